@@ -6,6 +6,7 @@
  */
 export * as CAHash from "./CAHash.js"
 export * as Keys from "./Keys.js"
+export * as Nar from "./Nar.js"
 export * as NarInfo from "./NarInfo.js"
 export * as Nixbase32 from "./Nixbase32.js"
 export * as NixHash from "./NixHash.js"
