@@ -115,13 +115,24 @@ const splitNamed = (
   return Either.right([name, bytes] as const)
 }
 
+/**
+ * A key name: non-empty, without ':' and without whitespace or control
+ * characters (Nix splits `name:base64` at the first ':').
+ */
+export const KeyName = Schema.String.pipe(
+  Schema.filter((s) => (s.includes(":") ? "key name contains ':'" : checkName(s)) ?? true, {
+    arbitrary: () => (fc) => fc.stringMatching(/^[A-Za-z0-9.-]{1,30}$/)
+  }),
+  Schema.annotations({ identifier: "KeyName" })
+)
+
 // ---------------------------------------------------------------------------
 // signatures
 // ---------------------------------------------------------------------------
 
 /** A signature: the name of the key that made it and 64 signature bytes. */
 export class Signature extends Schema.Class<Signature>("@nixfx/nix-compat/Signature")({
-  keyName: Schema.String,
+  keyName: KeyName,
   bytes: Schema.Uint8ArrayFromSelf.pipe(
     Schema.filter((b) => b.length === signatureLength || `expected ${signatureLength} bytes, got ${b.length}`),
     Schema.annotations({
@@ -161,7 +172,7 @@ const base64url = (b: Uint8Array): string =>
 
 /** A named ed25519 public key (Nix: `trusted-public-keys` entries). */
 export class PublicKey extends Schema.Class<PublicKey>("@nixfx/nix-compat/PublicKey")({
-  name: Schema.String,
+  name: KeyName,
   key: Schema.Uint8ArrayFromSelf.pipe(
     Schema.filter((b) => b.length === publicKeyLength || `expected ${publicKeyLength} bytes, got ${b.length}`)
   )
@@ -231,7 +242,7 @@ const privateKeyObjects = new WeakMap<SecretKey, crypto.KeyObject>()
  * `formatSecretKey` to write it out.
  */
 export class SecretKey extends Schema.Class<SecretKey>("@nixfx/nix-compat/SecretKey")({
-  name: Schema.String,
+  name: KeyName,
   seed: Schema.Uint8ArrayFromSelf.pipe(Schema.filter((b) => b.length === 32 || `expected 32 bytes, got ${b.length}`)),
   publicKey: Schema.Uint8ArrayFromSelf.pipe(
     Schema.filter((b) => b.length === publicKeyLength || `expected ${publicKeyLength} bytes, got ${b.length}`)

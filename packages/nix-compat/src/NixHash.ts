@@ -204,7 +204,14 @@ export const decodeDigestAs = (
     case "base64": {
       if (!isBase64(s)) return fail(input, "InvalidEncoding", "invalid base64 digest")
       const bytes = Buffer.from(s, "base64")
-      if (bytes.length !== digestLength[algorithm] || bytes.toString("base64") !== s) {
+      if (bytes.length !== digestLength[algorithm]) {
+        return fail(
+          input,
+          "InvalidDigestLength",
+          `base64 digest decodes to ${bytes.length} bytes, a ${algorithm} digest is ${digestLength[algorithm]}`
+        )
+      }
+      if (bytes.toString("base64") !== s) {
         return fail(input, "InvalidEncoding", "non-canonical base64 digest (bad padding or non-zero trailing bits)")
       }
       return Either.right(new Uint8Array(bytes))
