@@ -1,0 +1,20 @@
+/**
+ * The `nixfx` command tree. Each command is a thin shell over the libraries.
+ */
+import { Command } from "@effect/cli"
+import * as NarinfoVerify from "./NarinfoVerify.js"
+
+const narinfo = Command.make("narinfo").pipe(
+  Command.withDescription("Work with .narinfo files"),
+  Command.withSubcommands([NarinfoVerify.command])
+)
+
+export const root = Command.make("nixfx").pipe(
+  Command.withDescription("Nix store metadata and content: castore, PathInfo, binary caches, gRPC"),
+  Command.withSubcommands([narinfo])
+)
+
+export const version = "0.1.0"
+
+/** Runs the CLI on `process.argv`-style arguments. */
+export const run = Command.run(root, { name: "nixfx", version })

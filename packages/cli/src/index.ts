@@ -1,0 +1,2 @@
+export * as Cli from "./Cli.js"
+export * as NarinfoVerify from "./NarinfoVerify.js"

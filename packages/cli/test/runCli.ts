@@ -1,0 +1,31 @@
+import { spawn } from "node:child_process"
+import { fileURLToPath } from "node:url"
+
+/** The built CLI, as users run it (`npm test` builds before testing). */
+export const cliPath = fileURLToPath(new URL("../bin/nixfx.js", import.meta.url))
+export const fixturesDir = fileURLToPath(new URL("../../../fixtures/", import.meta.url))
+
+export interface CliResult {
+  readonly code: number | null
+  readonly stdout: string
+  readonly stderr: string
+}
+
+/** Runs `nixfx ARGS…` as a subprocess, feeding `stdin` if given. */
+export const runCli = (args: ReadonlyArray<string>, options: { readonly stdin?: string | Uint8Array; readonly env?: Record<string, string> } = {}): Promise<CliResult> =>
+  new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [cliPath, ...args], {
+      env: { ...process.env, NO_COLOR: "1", ...options.env },
+      stdio: ["pipe", "pipe", "pipe"]
+    })
+    const stdout: Array<Buffer> = []
+    const stderr: Array<Buffer> = []
+    child.stdout.on("data", (chunk: Buffer) => stdout.push(chunk))
+    child.stderr.on("data", (chunk: Buffer) => stderr.push(chunk))
+    child.on("error", reject)
+    child.on("close", (code) =>
+      resolve({ code, stdout: Buffer.concat(stdout).toString("utf8"), stderr: Buffer.concat(stderr).toString("utf8") })
+    )
+    child.stdin.on("error", () => {}) // the CLI may exit before reading all of stdin
+    child.stdin.end(options.stdin ?? "")
+  })
