@@ -1,0 +1,17 @@
+/**
+ * @nixfx/pathinfo
+ *
+ * @since 0.1.0
+ */
+
+/** The strict PathInfo: root node, references by content, NAR hash and size, signatures, deriver, CA. */
+export * as PathInfo from "./PathInfo.js"
+
+/** The error family of PathInfoService. */
+export * as PathInfoError from "./PathInfoError.js"
+
+/** The PathInfoService tag, its shape and the in-memory layer. */
+export * as PathInfoService from "./PathInfoService.js"
+
+/** PathInfoService over @effect/sql (SQLite, PostgreSQL). */
+export * as SqlPathInfoService from "./SqlPathInfoService.js"
