@@ -15,3 +15,6 @@ export * as PathInfoService from "./PathInfoService.js"
 
 /** PathInfoService over @effect/sql (SQLite, PostgreSQL). */
 export * as SqlPathInfoService from "./SqlPathInfoService.js"
+
+/** Combinators: read-through cache (near/far), LRU, signing. */
+export * as PathInfoCombinators from "./PathInfoCombinators.js"
