@@ -12,6 +12,7 @@
  */
 import { Data, Either, Equal, Hash, ParseResult, Schema } from "effect"
 import * as crypto from "node:crypto"
+import * as Base64 from "./internal/base64.js"
 
 /** Size of an ed25519 public key. */
 export const publicKeyLength = 32
@@ -58,29 +59,31 @@ const bytesEqual = (x: Uint8Array, y: Uint8Array): boolean => {
   return true
 }
 
-const toBase64 = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString("base64")
-
-const base64Char = (c: number): boolean =>
-  (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || (c >= 48 && c <= 57) || c === 43 || c === 47
+const toBase64 = Base64.encode
 
 /**
  * Strictly decodes padded standard base64 of exactly `length` bytes; returns
  * the bytes or a detail message.
  */
-const decodeBase64 = (s: string, length: number): Uint8Array | string => {
-  const expected = Math.ceil(length / 3) * 4
-  if (s.length !== expected) {
-    return `expected ${expected} base64 characters (${length} bytes), got ${s.length}`
+const decodeBase64 = (s: string, length: number): Uint8Array | { readonly reason: KeyErrorReason; readonly detail: string } => {
+  const r = Base64.decode(s, 0, s.length, length)
+  if (r instanceof Uint8Array) return r
+  switch (r.reason) {
+    case "InvalidLength":
+      return {
+        reason: "InvalidLength",
+        detail: `expected ${Base64.encodedLength(length)} base64 characters (${length} bytes), got ${s.length}`
+      }
+    case "WrongSize":
+      return { reason: "InvalidLength", detail: `expected ${length} bytes after base64 decoding, got ${r.bytes}` }
+    case "InvalidCharacter":
+      return {
+        reason: "InvalidBase64",
+        detail: `invalid base64 character ${JSON.stringify(s[r.position])} at position ${r.position}`
+      }
+    case "NonCanonical":
+      return { reason: "InvalidBase64", detail: "non-canonical base64 (non-zero trailing bits)" }
   }
-  let i = 0
-  while (i < s.length && base64Char(s.charCodeAt(i))) i++
-  for (let j = i; j < s.length; j++) {
-    if (s.charCodeAt(j) !== 61) return `invalid base64 character ${JSON.stringify(s[j])} at position ${j}`
-  }
-  const bytes = Buffer.from(s, "base64")
-  if (bytes.length !== length) return `expected ${length} bytes after base64 decoding, got ${bytes.length}`
-  if (bytes.toString("base64") !== s) return "non-canonical base64 (bad padding or non-zero trailing bits)"
-  return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength)
 }
 
 /** Checks a key name; returns a detail message when invalid. */
@@ -106,12 +109,7 @@ const splitNamed = (
   if (nameProblem !== undefined) return fail(subject, "InvalidName", undefined, nameProblem)
   const b = s.slice(colon + 1)
   const bytes = decodeBase64(b, length)
-  if (typeof bytes === "string") {
-    const reason: KeyErrorReason = b.length !== Math.ceil(length / 3) * 4 || bytes.startsWith("expected")
-      ? "InvalidLength"
-      : "InvalidBase64"
-    return fail(subject, reason, name, bytes)
-  }
+  if (!(bytes instanceof Uint8Array)) return fail(subject, bytes.reason, name, bytes.detail)
   return Either.right([name, bytes] as const)
 }
 
@@ -156,7 +154,16 @@ export class Signature extends Schema.Class<Signature>("@nixfx/nix-compat/Signat
 
 /** Parses `name:base64(64 bytes)`. */
 export const parseSignature = (s: string): Either.Either<Signature, KeyError> =>
-  Either.map(splitNamed("Signature", s, signatureLength), ([keyName, bytes]) => new Signature({ keyName, bytes }, true))
+  Either.map(splitNamed("Signature", s, signatureLength), ([keyName, bytes]) => unsafeMakeSignature(keyName, bytes))
+
+/** Builds a signature from trusted parts (no validation). @internal */
+export const unsafeMakeSignature = (keyName: string, bytes: Uint8Array): Signature => {
+  // what the class constructor builds, without its per-call overhead (narinfo parsing makes many)
+  const sig = Object.create(Signature.prototype) as { keyName: string; bytes: Uint8Array }
+  sig.keyName = keyName
+  sig.bytes = bytes
+  return sig as Signature
+}
 
 /** `name:base64` */
 export const formatSignature = (sig: Signature): string => sig.keyName + ":" + toBase64(sig.bytes)

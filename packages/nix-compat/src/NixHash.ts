@@ -7,6 +7,7 @@
  * @since 0.1.0
  */
 import { Arbitrary, Data, Either, Equal, FastCheck, Hash, ParseResult, Schema } from "effect"
+import * as Base64 from "./internal/base64.js"
 import * as Nixbase32 from "./Nixbase32.js"
 
 /** The hash algorithms Nix knows. */
@@ -91,8 +92,13 @@ export class NixHash extends Schema.Class<NixHash>("@nixfx/nix-compat/NixHash")(
 }
 
 /** Builds a hash from trusted parts (no validation). @internal */
-export const unsafeMake = (algorithm: Algorithm, digest: Uint8Array): NixHash =>
-  new NixHash({ algorithm, digest }, true)
+export const unsafeMake = (algorithm: Algorithm, digest: Uint8Array): NixHash => {
+  // what the class constructor builds, without its per-call overhead (parsers make many)
+  const h = Object.create(NixHash.prototype) as { algorithm: Algorithm; digest: Uint8Array }
+  h.algorithm = algorithm
+  h.digest = digest
+  return h as NixHash
+}
 
 /** Builds a hash, checking the digest length against the algorithm. */
 export const make = (algorithm: Algorithm, digest: Uint8Array): Either.Either<NixHash, NixHashError> =>
@@ -152,16 +158,6 @@ const isLowerHex = (s: string): boolean => {
   return true
 }
 
-const isBase64 = (s: string): boolean => {
-  let i = 0
-  for (; i < s.length; i++) {
-    const c = s.charCodeAt(i)
-    if (!((c >= 65 && c <= 90) || (c >= 97 && c <= 122) || (c >= 48 && c <= 57) || c === 43 || c === 47)) break
-  }
-  for (; i < s.length; i++) if (s.charCodeAt(i) !== 61) return false
-  return true
-}
-
 /**
  * Decodes a bare digest known to be of `algorithm`, in the given encoding
  * (canonical forms only: lowercase hex; nixbase32 and padded base64 with zero
@@ -202,19 +198,20 @@ export const decodeDigestAs = (
       return Either.right(new Uint8Array(Buffer.from(s, "hex")))
     }
     case "base64": {
-      if (!isBase64(s)) return fail(input, "InvalidEncoding", "invalid base64 digest")
-      const bytes = Buffer.from(s, "base64")
-      if (bytes.length !== digestLength[algorithm]) {
-        return fail(
-          input,
-          "InvalidDigestLength",
-          `base64 digest decodes to ${bytes.length} bytes, a ${algorithm} digest is ${digestLength[algorithm]}`
-        )
+      const r = Base64.decode(s, 0, s.length, digestLength[algorithm])
+      if (r instanceof Uint8Array) return Either.right(r)
+      switch (r.reason) {
+        case "WrongSize":
+          return fail(
+            input,
+            "InvalidDigestLength",
+            `base64 digest decodes to ${r.bytes} bytes, a ${algorithm} digest is ${digestLength[algorithm]}`
+          )
+        case "InvalidCharacter":
+          return fail(input, "InvalidEncoding", `invalid base64 character ${JSON.stringify(s[r.position])} at position ${r.position}`)
+        default:
+          return fail(input, "InvalidEncoding", "non-canonical base64 digest (non-zero trailing bits)")
       }
-      if (bytes.toString("base64") !== s) {
-        return fail(input, "InvalidEncoding", "non-canonical base64 digest (bad padding or non-zero trailing bits)")
-      }
-      return Either.right(new Uint8Array(bytes))
     }
   }
 }

@@ -154,9 +154,14 @@ export class StorePath extends Schema.Class<StorePath>("@nixfx/nix-compat/StoreP
 
 /** Builds a store path from already-validated parts, remembering its basename. @internal */
 export const unsafeMake = (digest: Uint8Array, name: string, basename?: string): StorePath => {
-  const sp = new StorePath({ digest, name: name as Name }, true)
-  if (basename !== undefined) basenameCache.set(sp, basename)
-  return sp
+  // Same object the class constructor builds (a prototype and two own
+  // enumerable fields), without its per-call default merging: parsers build
+  // many of these.
+  const sp = Object.create(StorePath.prototype) as { digest: Uint8Array; name: string }
+  sp.digest = digest
+  sp.name = name
+  if (basename !== undefined) basenameCache.set(sp as StorePath, basename)
+  return sp as StorePath
 }
 
 /** `<32 nixbase32 chars>-<name>` */

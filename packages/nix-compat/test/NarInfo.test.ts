@@ -62,6 +62,9 @@ describe("NarInfo", () => {
           assert.deepStrictEqual(Option.getOrNull(Option.map(ni.ca, (ca) => CAHash.render(ca))), p.ca)
           assert.deepStrictEqual(ni.signatures.map(Signature.formatSignature), p.signatures)
           assert.isTrue(Option.isNone(ni.system))
+          // what the fast parser builds satisfies the strict class schema
+          assert.isTrue(Schema.is(NarInfo.NarInfo)(ni))
+          Schema.validateSync(NarInfo.NarInfo)(ni)
           // Nix wrote these: nothing unusual to record
           assert.strictEqual(ni.quirks, NarInfo.noQuirks)
 
@@ -398,6 +401,7 @@ describe("NarInfo", () => {
     it.prop("render ∘ parse = id on quirky texts (byte for byte)", [quirkyText], ([text]) => {
       const ni = parseOk(text)
       assert.strictEqual(NarInfo.render(ni), text)
+      Schema.validateSync(NarInfo.NarInfo)(ni)
       const p = manifest.caches.none.paths.find((q) => q.storePath === StorePath.toAbsolutePath(ni.storePath))!
       if (text.includes("References: ")) assert.strictEqual(NarInfo.fingerprint(ni), p.fingerprint)
     }, { fastCheck: { numRuns: 300 } })

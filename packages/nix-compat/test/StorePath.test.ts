@@ -37,6 +37,17 @@ describe("StorePath", () => {
     assert.strictEqual(Hash.hash(a), Hash.hash(d))
   })
 
+  it("parsed values equal constructed ones and satisfy the class schema", () => {
+    const parsed = Either.getOrThrow(StorePath.parseBasename(base))
+    const built = new StorePath.StorePath({ digest: parsed.digest.slice(), name: parsed.name })
+    assert.isTrue(Equal.equals(parsed, built))
+    assert.strictEqual(Hash.hash(parsed), Hash.hash(built))
+    assert.strictEqual(StorePath.toBasename(built), base)
+    assert.isTrue(Schema.is(StorePath.StorePath)(parsed))
+    assert.deepStrictEqual(parsed, built)
+    assert.throws(() => new StorePath.StorePath({ digest: new Uint8Array(20), name: ".x" as StorePath.Name }))
+  })
+
   it("equality and Order", () => {
     const a = Either.getOrThrow(StorePath.parseBasename("0agbny3dndpf121dd8yvkyg60rparzcx-b"))
     const b = Either.getOrThrow(StorePath.parseBasename("0agbny3dndpf121dd8yvkyg60rparzcx-a"))
