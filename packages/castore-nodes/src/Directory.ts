@@ -319,23 +319,36 @@ export const decode = (bytes: Uint8Array): Either.Either<Directory, InvalidDirec
   const raws: [Array<Node.RawNode>, Array<Node.RawNode>, Array<Node.RawNode>] = [[], [], []]
   let current: Node.RawNode | undefined
   let field = "directory"
+  // Whether `bytes` is already the canonical encoding (then it is kept instead of
+  // re-encoding): see `RawNode.canonical`; at this level the lists must come in
+  // field order with single-byte keys, minimal length prefixes, no unknown fields.
+  let canonical = true
   try {
     const r = new Reader(bytes, 0, bytes.length)
+    let lastList = 0
     while (!r.done) {
+      const keyStart = r.pos
       const key = r.tag()
       const fieldNumber = key >>> 3
       if (fieldNumber >= 1 && fieldNumber <= 3) {
         const list = raws[fieldNumber - 1]
         field = `${LIST_NAMES[fieldNumber - 1]}[${list.length}]`
-        current = { nameStart: 0, nameEnd: 0, bytesStart: 0, bytesEnd: 0, size: 0, executable: false }
+        current = Node.emptyRawNode()
         if ((key & 7) !== WIRE_LEN) {
           throw new Malformed(`expected length-delimited, got ${wireTypeName(key & 7)}`)
         }
+        if (r.pos - keyStart !== 1 || fieldNumber < lastList) canonical = false
+        lastList = fieldNumber
+        const lengthStart = r.pos
         const start = r.lengthDelimited()
-        list.push(Node.parseBody(bytes, start, r.pos, LIST_TAGS[fieldNumber - 1], current))
+        if (start - lengthStart !== varintLength(r.pos - start)) canonical = false
+        const raw = Node.parseBody(bytes, start, r.pos, LIST_TAGS[fieldNumber - 1], current)
+        if (!raw.canonical) canonical = false
+        list.push(raw)
         current = undefined
         field = "directory"
       } else {
+        canonical = false
         r.skip(key)
       }
     }
@@ -350,6 +363,9 @@ export const decode = (bytes: Uint8Array): Either.Either<Directory, InvalidDirec
   // Validate each list on its own: names, order within the list, nodes.
   const names: [Array<string>, Array<string>, Array<string>] = [[], [], []]
   const nodes: [Array<Node.Node>, Array<Node.Node>, Array<Node.Node>] = [[], [], []]
+  const total = raws[0].length + raws[1].length + raws[2].length
+  if (total === 0) return Either.right(Directory.empty)
+  const digests = { store: new Uint8Array(B3Digest.LENGTH * (raws[0].length + raws[1].length)), next: 0 }
   for (let list = 0; list < 3; list++) {
     const items = raws[list]
     for (let i = 0; i < items.length; i++) {
@@ -374,7 +390,7 @@ export const decode = (bytes: Uint8Array): Either.Either<Directory, InvalidDirec
           )
         }
       }
-      const node = Node.nodeFromRaw(bytes, LIST_TAGS[list], raw)
+      const node = Node.nodeFromRaw(bytes, LIST_TAGS[list], raw, digests)
       if (!Node.isNode(node)) {
         return invalid(`${at}.${node.field}`, name.right, node.reason, node.detail)
       }
@@ -384,8 +400,6 @@ export const decode = (bytes: Uint8Array): Either.Either<Directory, InvalidDirec
   }
 
   // Merge the three sorted lists; a name in two lists is a duplicate.
-  const total = raws[0].length + raws[1].length + raws[2].length
-  if (total === 0) return Either.right(Directory.empty)
   const entries = new Array<DirectoryEntry>(total)
   const next = [0, 0, 0]
   let size = total
@@ -427,7 +441,9 @@ export const decode = (bytes: Uint8Array): Either.Either<Directory, InvalidDirec
     }
     entries[k] = { name: names[best][i] as PathComponent.PathComponent, node }
   }
-  return Either.right(new Directory(constructorToken, entries, size, encodeEntries(entries)))
+  // A canonical input is its own re-encoding; copy it (the caller may reuse its buffer).
+  const encoded = canonical ? bytes.slice() : encodeEntries(entries)
+  return Either.right(new Directory(constructorToken, entries, size, encoded))
 }
 
 // ---------------------------------------------------------------------------

@@ -283,32 +283,62 @@ export interface RawNode {
   bytesEnd: number
   size: number
   executable: boolean
+  /**
+   * Whether the body was in canonical form: known fields only, each at most once,
+   * in field-number order, defaults omitted, single-byte keys, minimal varints,
+   * `executable` written as 1. Then re-encoding would reproduce the input bytes.
+   */
+  canonical: boolean
+}
+
+/** @internal */
+export const emptyRawNode = (): RawNode => ({
+  nameStart: 0,
+  nameEnd: 0,
+  bytesStart: 0,
+  bytesEnd: 0,
+  size: 0,
+  executable: false,
+  canonical: true
+})
+
+const rethrowIn = (e: unknown, field: string): never => {
+  throw e instanceof Malformed && e.field === undefined ? new Malformed(e.detail, field) : e
 }
 
 /**
  * Parses the body of a DirectoryNode/FileNode/SymlinkNode message in
- * `reader.buf[start, end)`. Unknown fields are skipped; a repeated singular field
+ * `buf[start, end)`. Unknown fields are skipped; a repeated singular field
  * keeps its last value (protobuf semantics). `into` lets a repeated oneof member
- * merge into the earlier one, as protobuf requires.
+ * merge into the earlier one, as protobuf requires (and lets the caller see the
+ * fields read before an error).
  *
  * @internal
  */
 export const parseBody = (buf: Uint8Array, start: number, end: number, kind: Kind, into?: RawNode): RawNode => {
-  const raw: RawNode = into ?? { nameStart: 0, nameEnd: 0, bytesStart: 0, bytesEnd: 0, size: 0, executable: false }
+  const raw: RawNode = into ?? emptyRawNode()
   const r = new Reader(buf, start, end)
+  let canonical = raw.canonical && end > start
+  let lastField = 0
   while (!r.done) {
+    const keyStart = r.pos
     const key = r.tag()
     const field = key >>> 3
     const wire = key & 7
+    if (r.pos - keyStart !== 1 || field <= lastField) canonical = false
+    lastField = field
     if (field === 1 || field === 2) {
       const name = field === 1 ? "name" : kind === "Symlink" ? "target" : "digest"
       if (wire !== WIRE_LEN) throw new Malformed(`expected length-delimited, got ${wireTypeName(wire)}`, name)
-      let s: number
+      const lengthStart = r.pos
+      let s = 0
       try {
         s = r.lengthDelimited()
       } catch (e) {
-        throw e instanceof Malformed ? new Malformed(e.detail, name) : e
+        rethrowIn(e, name)
       }
+      const length = r.pos - s
+      if (length === 0 || s - lengthStart !== varintLength(length)) canonical = false
       if (field === 1) {
         raw.nameStart = s
         raw.nameEnd = r.pos
@@ -319,18 +349,26 @@ export const parseBody = (buf: Uint8Array, start: number, end: number, kind: Kin
     } else if ((field === 3 && kind !== "Symlink") || (field === 4 && kind === "File")) {
       const name = field === 3 ? "size" : "executable"
       if (wire !== WIRE_VARINT) throw new Malformed(`expected varint, got ${wireTypeName(wire)}`, name)
-      let v: number
+      const valueStart = r.pos
+      let v = 0
       try {
         v = r.varint()
       } catch (e) {
-        throw e instanceof Malformed ? new Malformed(e.detail, name) : e
+        rethrowIn(e, name)
       }
-      if (field === 3) raw.size = v
-      else raw.executable = v !== 0
+      if (field === 3) {
+        raw.size = v
+        if (v === 0 || r.pos - valueStart !== varintLength(v)) canonical = false
+      } else {
+        raw.executable = v !== 0
+        if (v !== 1 || r.pos - valueStart !== 1) canonical = false
+      }
     } else {
+      canonical = false
       r.skip(key)
     }
   }
+  raw.canonical = canonical
   return raw
 }
 
@@ -346,7 +384,12 @@ export interface NodeProblem {
  *
  * @internal
  */
-export const nodeFromRaw = (buf: Uint8Array, kind: Kind, raw: RawNode): Node | NodeProblem => {
+export const nodeFromRaw = (
+  buf: Uint8Array,
+  kind: Kind,
+  raw: RawNode,
+  digests?: { readonly store: Uint8Array; next: number }
+): Node | NodeProblem => {
   if (kind === "Symlink") {
     const target = SymlinkTarget.fromUtf8Range(buf, raw.bytesStart, raw.bytesEnd)
     if (Either.isLeft(target)) {
@@ -365,8 +408,18 @@ export const nodeFromRaw = (buf: Uint8Array, kind: Kind, raw: RawNode): Node | N
       detail: `size ${raw.size >= 2 ** 64 ? "≥ 2^64" : raw.size} exceeds 2^53-1 (the largest size nixfx represents)`
     }
   }
-  // Copy: the digest must not alias (and keep alive) the whole input buffer.
-  const digest = buf.slice(raw.bytesStart, raw.bytesEnd) as B3Digest.B3Digest
+  // Copied: a digest must not alias (and keep alive) the caller's input buffer.
+  // Directory.decode passes one store for all digests of a message (one allocation
+  // instead of one per entry).
+  let digest: B3Digest.B3Digest
+  if (digests !== undefined) {
+    const at = digests.next
+    digests.store.set(buf.subarray(raw.bytesStart, raw.bytesEnd), at)
+    digests.next = at + B3Digest.LENGTH
+    digest = digests.store.subarray(at, at + B3Digest.LENGTH) as B3Digest.B3Digest
+  } else {
+    digest = buf.slice(raw.bytesStart, raw.bytesEnd) as B3Digest.B3Digest
+  }
   return kind === "Directory"
     ? new DirectoryNode({ digest, size: raw.size })
     : new FileNode({ digest, size: raw.size, executable: raw.executable })

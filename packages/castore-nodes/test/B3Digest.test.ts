@@ -27,6 +27,24 @@ describe("B3Digest", () => {
     assert.isTrue(B3Digest.equals(h.digest(), B3Digest.hash(whole)))
   })
 
+  it("pooled hashers start clean; a finished hasher refuses more input", () => {
+    const h1 = B3Digest.hasher()
+    h1.update(new Uint8Array([1, 2, 3]))
+    const d1 = h1.digest()
+    assert.strictEqual(h1.digest(), d1) // stable
+    assert.throws(() => h1.update(new Uint8Array([4])), /after digest/)
+    // the native hasher behind h1 is reused here: it must have been reset
+    const hs = Array.from({ length: 40 }, () => B3Digest.hasher())
+    hs.forEach((h, i) => h.update(new Uint8Array([i])))
+    hs.forEach((h, i) => assert.isTrue(B3Digest.equals(h.digest(), B3Digest.hash(new Uint8Array([i])))))
+    const empty = B3Digest.hasher()
+    empty.update(new Uint8Array(0))
+    assert.strictEqual(B3Digest.toHex(empty.digest()), EMPTY)
+    // abandoned (never digested) hashers do not affect others
+    B3Digest.hasher().update(new Uint8Array([9]))
+    assert.strictEqual(B3Digest.toHex(B3Digest.hasher().digest()), EMPTY)
+  })
+
   it("fromBytes accepts exactly 32 bytes", () => {
     assert.isTrue(Either.isRight(B3Digest.fromBytes(new Uint8Array(32))))
     for (const n of [0, 31, 33, 64]) {

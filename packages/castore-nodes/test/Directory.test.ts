@@ -86,6 +86,99 @@ const makeError = (entries: ReadonlyArray<Directory.DirectoryEntry>) => {
   return r.left
 }
 
+// ---------------------------------------------------------------------------
+// Non-canonical but valid encodings of the same entries: what another protobuf
+// writer could legally send. Decoding must give the canonical digest.
+// ---------------------------------------------------------------------------
+
+type Noise = {
+  readonly padVarints: boolean // non-minimal varints (extra 0x80 bytes)
+  readonly padKeys: boolean // non-minimal field keys
+  readonly explicitDefaults: boolean // size 0 / executable false written out
+  readonly shuffleFields: boolean // fields of a node out of number order
+  readonly unknownFields: boolean
+  readonly interleaveLists: boolean // lists not in field order
+  readonly repeatedName: boolean // a bogus name first, the real one last
+  readonly boolAsTwo: boolean // executable written as 2
+}
+const noNoise: Noise = {
+  padVarints: false,
+  padKeys: false,
+  explicitDefaults: false,
+  shuffleFields: false,
+  unknownFields: false,
+  interleaveLists: false,
+  repeatedName: false,
+  boolAsTwo: false
+}
+
+const varint = (n: bigint | number, pad: boolean): Array<number> => {
+  let v = BigInt(n)
+  const out: Array<number> = []
+  while (v > 0x7fn) {
+    out.push(Number(v & 0x7fn) | 0x80)
+    v >>= 7n
+  }
+  out.push(Number(v))
+  if (pad && out.length < 9) {
+    out[out.length - 1] |= 0x80
+    out.push(0x80, 0x00)
+  }
+  return out
+}
+const key = (field: number, wire: number, noise: Noise) => varint(field * 8 + wire, noise.padKeys)
+const lenField = (field: number, payload: ArrayLike<number>, noise: Noise) => [
+  ...key(field, 2, noise),
+  ...varint(payload.length, noise.padVarints),
+  ...Array.from(payload)
+]
+
+const noisyEncode = (entries: ReadonlyArray<Directory.DirectoryEntry>, noise: Noise, rand: () => number): Uint8Array => {
+  const shuffle = <A>(xs: Array<A>): Array<A> => {
+    for (let i = xs.length - 1; i > 0; i--) {
+      const j = Math.floor(rand() * (i + 1))
+      ;[xs[i], xs[j]] = [xs[j], xs[i]]
+    }
+    return xs
+  }
+  const unknown = (): Array<number> => [...key(11, 0, noise), ...varint(7, false), ...lenField(12, [1, 2], noise)]
+  const items: Array<{ list: number; bytes: Array<number> }> = []
+  for (const { name, node } of entries) {
+    const fields: Array<Array<number>> = []
+    if (noise.repeatedName) fields.push(lenField(1, Buffer.from("bogus"), noise))
+    const nameField = lenField(1, Buffer.from(name, "utf8"), noise)
+    let rest: Array<Array<number>> = []
+    if (node._tag === "Symlink") {
+      rest.push(lenField(2, Buffer.from(node.target, "utf8"), noise))
+    } else {
+      rest.push(lenField(2, node.digest, noise))
+      if (node.size !== 0 || noise.explicitDefaults) rest.push([...key(3, 0, noise), ...varint(node.size, noise.padVarints)])
+      if (node._tag === "File" && (node.executable || noise.explicitDefaults)) {
+        rest.push([...key(4, 0, noise), ...varint(node.executable ? (noise.boolAsTwo ? 2 : 1) : 0, noise.padVarints)])
+      }
+    }
+    if (noise.unknownFields) rest.push(unknown())
+    if (noise.shuffleFields) rest = shuffle([...rest])
+    // the real name must stay after a bogus one
+    const body = noise.shuffleFields && !noise.repeatedName ? shuffle([nameField, ...rest]) : [...fields, nameField, ...rest]
+    const list = node._tag === "Directory" ? 1 : node._tag === "File" ? 2 : 3
+    items.push({ list, bytes: lenField(list, body.flat(), noise) })
+  }
+  let ordered = [1, 2, 3].flatMap((l) => items.filter((i) => i.list === l))
+  if (noise.interleaveLists) {
+    // keep each list's own order, interleave the lists at random
+    const queues = [1, 2, 3].map((l) => items.filter((i) => i.list === l))
+    ordered = []
+    while (queues.some((q) => q.length > 0)) {
+      const nonEmpty = queues.filter((q) => q.length > 0)
+      ordered.push(nonEmpty[Math.floor(rand() * nonEmpty.length)].shift()!)
+    }
+  }
+  const out = ordered.flatMap((i) => i.bytes)
+  if (noise.unknownFields) out.unshift(...unknown())
+  return new Uint8Array(out)
+}
+
 describe("Directory", () => {
   it("the empty Directory has the digest of zero bytes", () => {
     assert.strictEqual(B3Digest.toHex(Directory.empty.digest), EMPTY)
@@ -404,6 +497,41 @@ describe("Directory", () => {
       const viaSchema = Schema.decodeSync(Directory.DirectoryFromBytes)(bytes)
       assert.isTrue(Equal.equals(viaSchema, dir))
     }, { fastCheck: { numRuns: 300 } })
+
+    it.prop(
+      "non-canonical encodings decode to the canonical bytes and digest",
+      [
+        entriesArb,
+        fc.record({
+          padVarints: fc.boolean(),
+          padKeys: fc.boolean(),
+          explicitDefaults: fc.boolean(),
+          shuffleFields: fc.boolean(),
+          unknownFields: fc.boolean(),
+          interleaveLists: fc.boolean(),
+          repeatedName: fc.boolean(),
+          boolAsTwo: fc.boolean()
+        }),
+        fc.integer()
+      ],
+      ([entries, noise, seed]) => {
+        let state = seed
+        const rand = () => {
+          state = (Math.imul(state, 1103515245) + 12345) | 0
+          return ((state >>> 8) & 0xffff) / 0x10000
+        }
+        const canonical = oracleEncode(entries)
+        const noisy = noisyEncode(entries, noise, rand)
+        const dir = Either.getOrThrow(Directory.decode(noisy))
+        assert.deepStrictEqual(Directory.encode(dir), canonical)
+        assert.strictEqual(B3Digest.toHex(dir.digest), B3Digest.toHex(B3Digest.hash(canonical)))
+      },
+      { fastCheck: { numRuns: 500 } }
+    )
+
+    it.prop("without noise, the test encoder is the canonical one", [entriesArb], ([entries]) => {
+      assert.deepStrictEqual(noisyEncode(entries, noNoise, Math.random), oracleEncode(entries))
+    })
 
     it.prop("decoded entries are in Buffer.compare order of their UTF-8 names", [directoryArb], ([dir]) => {
       const back = Either.getOrThrow(Directory.decode(Directory.encode(dir)))
