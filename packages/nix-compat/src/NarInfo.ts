@@ -269,7 +269,8 @@ export interface Options {
   readonly storeDir?: string | undefined
 }
 
-interface ParseOptions extends Options {
+/** Options for parsing. */
+export interface ParseOptions extends Options {
   /** Lines before this narinfo in the whole input (for error line numbers). */
   readonly lineOffset?: number | undefined
 }

@@ -1,6 +1,6 @@
 /**
  * @nixfx/nix-compat: Nix formats — nixbase32, store paths, hashes, content
- * addresses, narinfo, signing keys and signatures.
+ * addresses, narinfo, signing keys and signatures, and the NAR wire format.
  *
  * @since 0.1.0
  */
