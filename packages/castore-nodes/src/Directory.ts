@@ -355,7 +355,7 @@ export const decode = (bytes: Uint8Array): Either.Either<Directory, InvalidDirec
   } catch (e) {
     if (!(e instanceof Malformed)) throw e
     const entry = current !== undefined && current.nameEnd > current.nameStart
-      ? Node.showName(bytes, current.nameStart, current.nameEnd).slice(1, -1)
+      ? Node.nameForError(bytes, current.nameStart, current.nameEnd)
       : undefined
     return invalid(e.field === undefined ? field : `${field}.${e.field}`, entry, "MalformedProtobuf", e.detail)
   }

@@ -564,6 +564,6 @@ export const decodeNamed = (bytes: Uint8Array): Either.Either<{ name: string; no
   return Either.right({ name, node })
 }
 
-/** @internal */
-export const showName = (bytes: Uint8Array, start: number, end: number): string =>
-  decodeUtf8(bytes, start, end) !== undefined ? show(decodeUtf8(bytes, start, end)!) : showBytes(bytes, start, end)
+/** A name for error messages: the text when it is valid UTF-8, else a hex rendering. @internal */
+export const nameForError = (bytes: Uint8Array, start: number, end: number): string =>
+  decodeUtf8(bytes, start, end) ?? showBytes(bytes, start, end)

@@ -409,6 +409,18 @@ describe("Directory", () => {
       assert.strictEqual(e.field, "files[0].size")
       assert.strictEqual(e.entry, "foo")
       assert.strictEqual(e.message, `files[0].size: truncated varint (entry "foo")`)
+
+      // a name that is not UTF-8 is shown as hex
+      const raw = message({ symlinks: [{ name: new Uint8Array([0xff]), target: "t" }] })
+      const cut = new Uint8Array(raw)
+      cut[1] += 1 // the symlink claims one byte more than there is
+      const e2 = decodeError(cut)
+      assert.strictEqual(e2.field, "symlinks[0]")
+      assert.strictEqual(e2.entry, undefined) // the length is wrong before the body is read
+      const inner2 = new Uint8Array([0x1a, 0x05, 0x0a, 0x01, 0xff, 0x12, 0x05, 0x74])
+      const e3 = decodeError(inner2)
+      assert.strictEqual(e3.field, "symlinks[0].target")
+      assert.strictEqual(e3.entry, "0xff")
     })
 
     it("garbage that is not protobuf", () => {
