@@ -18,8 +18,9 @@ import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type { BlobServiceError } from "./CastoreError.js"
-import { concatChunks, copyChunks, hex } from "./internal/bytes.js"
+import { concatChunks, hex } from "./internal/bytes.js"
 import { checkRange, writerClosedError } from "./internal/range.js"
+import { scopedWriter } from "./internal/writer.js"
 
 export {
   /**
@@ -67,10 +68,13 @@ export interface BlobInfo {
 /**
  * Streams one blob into the store.
  *
- * `write` chunks in order (a chunk must not be mutated after it was passed to
- * `write`), then `close` to compute the digest and make the blob visible. A
+ * `write` chunks in order, then `close` to compute the digest and make the blob visible. A
  * writer whose Scope closes without a successful `close` discards what it
  * received; nothing of it becomes visible.
+ *
+ * Chunks are treated as immutable, as everywhere in Effect streams: a backend
+ * may keep a chunk (the memory store does, the filesystem store until it
+ * writes it out), so do not modify a chunk after passing it to `write`.
  *
  * @since 0.1.0
  * @category models
@@ -99,6 +103,13 @@ export interface Service {
   ) => Effect.Effect<Option.Option<Stream.Stream<Uint8Array, BlobServiceError>>, BlobServiceError>
   /** A fresh writer for one blob, discarded when its Scope closes unless closed first. */
   readonly writer: Effect.Effect<BlobWriter, BlobServiceError, Scope.Scope>
+  /**
+   * Stores one blob whose bytes are all in memory already. Equivalent to a
+   * writer given `bytes` as its only chunk, but needs no Scope: the cheap way
+   * to store many small blobs. As with `write`, do not modify `bytes`
+   * afterwards (the memory store keeps them).
+   */
+  readonly putBytes: (bytes: Uint8Array) => Effect.Effect<BlobInfo, BlobServiceError>
 }
 
 /**
@@ -126,16 +137,25 @@ export const put = <E, R>(
   )
 
 /**
- * Writes one byte array as a blob.
+ * Writes one byte array as a blob (through the service's `putBytes`).
  *
  * @since 0.1.0
  * @category combinators
  */
 export const putBytes = (bytes: Uint8Array): Effect.Effect<BlobInfo, BlobServiceError, BlobService> =>
-  Effect.scoped(
-    Effect.flatMap(BlobService, (service) =>
-      Effect.flatMap(service.writer, (writer) => Effect.zipRight(writer.write(bytes), writer.close)))
-  )
+  Effect.flatMap(BlobService, (service) => service.putBytes(bytes))
+
+/**
+ * A `putBytes` for a backend that has nothing faster than its writer.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const putBytesWithWriter = <E>(
+  writer: Effect.Effect<BlobWriter, E, Scope.Scope>
+) =>
+(bytes: Uint8Array): Effect.Effect<BlobInfo, E | BlobServiceError> =>
+  Effect.scoped(Effect.flatMap(writer, (w) => Effect.zipRight(w.write(bytes), w.close)))
 
 /**
  * Reads a whole blob (or a range of it) into one byte array.
@@ -155,12 +175,64 @@ export const readAll = (
           Effect.map(Stream.runCollect(stream), (chunks) => Option.some(concatChunks(Chunk.toReadonlyArray(chunks))))
       })))
 
+/** Blobs of at most this size are kept as one array (small chunks are joined). */
+const joinBelow = 64 * 1024
+
+/** A blob held in memory: the chunks it was written as, in order. */
+interface MemoryBlob {
+  readonly chunks: ReadonlyArray<Uint8Array>
+  readonly size: number
+}
+
+/**
+ * Stores the blob made of `chunks` unless the map holds it already. The
+ * chunks are kept as they are (not copied): copying would cost a second
+ * pass over fresh memory for every byte stored. A small blob written in
+ * several chunks is joined into one array first, so tiny chunks do not pin
+ * large buffers.
+ */
+const storeInMemory = (
+  blobs: Map<string, MemoryBlob>,
+  chunks: ReadonlyArray<Uint8Array>,
+  size: number
+): BlobInfo => {
+  let digest: B3Digest.B3Digest
+  let kept = chunks
+  if (chunks.length === 1 || size <= joinBelow) {
+    const data = concatChunks(chunks, size)
+    digest = B3Digest.hash(data)
+    kept = size === 0 ? [] : [data]
+  } else {
+    const hasher = B3Digest.hasher()
+    for (const chunk of chunks) hasher.update(chunk)
+    digest = hasher.digest()
+  }
+  const key = hex(digest)
+  if (!blobs.has(key)) blobs.set(key, { chunks: kept, size })
+  return { digest, size }
+}
+
+/** The parts of `chunks` that lie in `[start, end)`, without copying. */
+const sliceChunks = (chunks: ReadonlyArray<Uint8Array>, start: number, end: number): Array<Uint8Array> => {
+  const out: Array<Uint8Array> = []
+  let offset = 0
+  for (const chunk of chunks) {
+    const next = offset + chunk.length
+    if (next > start && offset < end) {
+      out.push(chunk.subarray(Math.max(0, start - offset), Math.min(chunk.length, end - offset)))
+    }
+    offset = next
+    if (offset >= end) break
+  }
+  return out
+}
+
 class MemoryWriter implements BlobWriter {
   private chunks: Array<Uint8Array> = []
   private bytes = 0
   private done = false
 
-  constructor(private readonly blobs: Map<string, Uint8Array>) {}
+  constructor(private readonly blobs: Map<string, MemoryBlob>) {}
 
   readonly write = (chunk: Uint8Array): Effect.Effect<void, BlobServiceError> =>
     Effect.suspend(() => {
@@ -175,14 +247,9 @@ class MemoryWriter implements BlobWriter {
   readonly close: Effect.Effect<BlobInfo, BlobServiceError> = Effect.suspend(() => {
     if (this.done) return Effect.fail(writerClosedError())
     this.done = true
-    // One copy: detaches the stored blob from the callers' (possibly larger)
-    // buffers, and lets BLAKE3 run once over contiguous memory.
-    const data = copyChunks(this.chunks, this.bytes)
+    const chunks = this.chunks
     this.chunks = []
-    const digest = B3Digest.hash(data)
-    const key = hex(digest)
-    if (!this.blobs.has(key)) this.blobs.set(key, data)
-    return Effect.succeed({ digest, size: data.length })
+    return Effect.succeed(storeInMemory(this.blobs, chunks, this.bytes))
   })
 
   discard(): void {
@@ -194,28 +261,31 @@ class MemoryWriter implements BlobWriter {
 /**
  * A blob store held in a `Map` in memory, for tests and short-lived tools.
  *
+ * It keeps the chunks it is given without copying them (small blobs written
+ * in several chunks are joined): do not modify a chunk after passing it to
+ * `write` or `putBytes`.
+ *
  * @since 0.1.0
  * @category constructors
  */
 export const makeMemory: Effect.Effect<Service> = Effect.sync(() => {
-  const blobs = new Map<string, Uint8Array>()
+  const blobs = new Map<string, MemoryBlob>()
   const lookup = (digest: B3Digest.B3Digest) => blobs.get(hex(digest))
   return BlobService.of({
     has: (digest) => Effect.sync(() => lookup(digest) !== undefined),
-    size: (digest) => Effect.sync(() => Option.map(Option.fromNullable(lookup(digest)), (data) => data.length)),
+    size: (digest) => Effect.sync(() => Option.map(Option.fromNullable(lookup(digest)), (blob) => blob.size)),
     read: (digest, range) =>
       Effect.suspend(() => {
-        const data = lookup(digest)
-        if (data === undefined) return Effect.succeedNone
-        return Effect.map(
-          checkRange(digest, data.length, range),
-          ({ end, start }) => Option.some(start === end ? Stream.empty : Stream.succeed(data.subarray(start, end)))
-        )
+        const blob = lookup(digest)
+        if (blob === undefined) return Effect.succeedNone
+        return Effect.map(checkRange(digest, blob.size, range), ({ end, start }) => {
+          if (start === end) return Option.some(Stream.empty)
+          if (start === 0 && end === blob.size) return Option.some(Stream.fromIterable(blob.chunks))
+          return Option.some(Stream.fromIterable(sliceChunks(blob.chunks, start, end)))
+        })
       }),
-    writer: Effect.acquireRelease(
-      Effect.sync(() => new MemoryWriter(blobs)),
-      (writer) => Effect.sync(() => writer.discard())
-    )
+    writer: scopedWriter(() => new MemoryWriter(blobs)),
+    putBytes: (bytes) => Effect.sync(() => storeInMemory(blobs, [bytes], bytes.length))
   })
 })
 

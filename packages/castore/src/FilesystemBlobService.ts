@@ -29,10 +29,11 @@ import * as Crypto from "node:crypto"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
 import type { BlobInfo, BlobWriter, Service } from "./BlobService.js"
-import { BlobService } from "./BlobService.js"
+import { BlobService, putBytesWithWriter } from "./BlobService.js"
 import { BlobServiceError } from "./CastoreError.js"
 import { concatChunks, hex } from "./internal/bytes.js"
 import { checkRange, writerClosedError } from "./internal/range.js"
+import { scopedWriter } from "./internal/writer.js"
 
 /**
  * @since 0.1.0
@@ -368,6 +369,8 @@ export const make = (options: Options): Effect.Effect<Service, BlobServiceError>
         catch: (cause) => storageError(`could not stat ${store.pathOf(hex(digest))}`, cause, digest)
       })
 
+    const putLarge = putBytesWithWriter(scopedWriter(() => new FilesystemWriter(store)))
+
     return BlobService.of({
       has: (digest) => Effect.map(stat(digest), (stats) => stats !== undefined),
       size: (digest) => Effect.map(stat(digest), (stats) => Option.map(Option.fromNullable(stats), (s) => s.size)),
@@ -391,10 +394,14 @@ export const make = (options: Options): Effect.Effect<Service, BlobServiceError>
             })
           })
         }),
-      writer: Effect.acquireRelease(
-        Effect.sync(() => new FilesystemWriter(store)),
-        (writer) => Effect.sync(() => writer.discard())
-      )
+      writer: scopedWriter(() => new FilesystemWriter(store)),
+      putBytes: (bytes) =>
+        bytes.length > flushBytes
+          ? putLarge(bytes)
+          : Effect.suspend(() => {
+            const result = store.writeWhole([bytes], bytes.length)
+            return result instanceof BlobServiceError ? Effect.fail(result) : Effect.succeed(result)
+          })
     })
   })
 

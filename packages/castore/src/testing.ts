@@ -127,6 +127,37 @@ export const blobServiceSuite = (name: string, blobLayer: Layer.Layer<BlobServic
         assert.strictEqual(yield* read(1000, 10), "")
       }))
 
+    it.effect("ranged reads across the boundaries of the chunks a blob was written in", () =>
+      Effect.gen(function*() {
+        const content = randomBytes(120_000)
+        const { digest } = yield* writeChunks(split(content, [40_000]))
+        const cases: ReadonlyArray<readonly [number, number]> = [
+          [0, 40_000],
+          [40_000, 40_000],
+          [39_999, 2],
+          [79_999, 40_001],
+          [1, 119_998],
+          [119_999, 5]
+        ]
+        for (const [offset, length] of cases) {
+          const bytes = Option.getOrThrow(yield* readAll(digest, { offset, length }))
+          assert.strictEqual(hexOf(bytes), hexOf(content.subarray(offset, offset + length)), `${offset}+${length}`)
+        }
+      }))
+
+    it.effect("putBytes stores small and large blobs like a writer does", () =>
+      Effect.gen(function*() {
+        const service = yield* BlobService
+        for (const size of [1, 5000, 700 * 1024]) {
+          const content = randomBytes(size)
+          const info = yield* service.putBytes(content)
+          assert.strictEqual(hexOf(info.digest), hexOf(B3Digest.hash(content)))
+          assert.strictEqual(info.size, size)
+          assert.deepStrictEqual(yield* service.size(info.digest), Option.some(size))
+          assert.strictEqual(hexOf(Option.getOrThrow(yield* readAll(info.digest))), hexOf(content))
+        }
+      }))
+
     it.effect("ranged reads: an offset past the end or a malformed range is InvalidRange", () =>
       Effect.gen(function*() {
         const service = yield* BlobService
