@@ -103,16 +103,16 @@ const LIST_NAMES = ["directories", "files", "symlinks"] as const
  * each in name order, every field in number order, defaults omitted — what prost
  * (tvix/snix) emits and hashes.
  */
-const encodeEntries = (entries: ReadonlyArray<DirectoryEntry>): Uint8Array => {
+const encodeEntries = (entries: ReadonlyArray<DirectoryEntry>, knownNameLengths?: Int32Array): Uint8Array => {
   const n = entries.length
   if (n === 0) return new Uint8Array(0)
-  const nameLengths = new Array<number>(n)
-  const targetLengths = new Array<number>(n)
-  const bodyLengths = new Array<number>(n)
+  const nameLengths = knownNameLengths ?? new Int32Array(n)
+  const targetLengths = new Int32Array(n)
+  const bodyLengths = new Int32Array(n)
   let total = 0
   for (let i = 0; i < n; i++) {
     const { name, node } = entries[i]
-    const nameLength = utf8Length(name)
+    const nameLength = knownNameLengths !== undefined ? knownNameLengths[i] : utf8Length(name)
     const targetLength = node._tag === "Symlink" ? utf8Length(node.target) : 0
     const body = 1 + varintLength(nameLength) + nameLength + Node.bodyLengthWithoutName(node, targetLength)
     nameLengths[i] = nameLength
@@ -242,25 +242,27 @@ export const make = (entries: ReadonlyArray<DirectoryEntry>): Either.Either<Dire
   if (n === 0) return Either.right(Directory.empty)
   let size = n
   let previous: string | undefined
+  const nameLengths = new Int32Array(n)
   for (let i = 0; i < n; i++) {
     const { name, node } = entries[i]
-    const field = `entries[${i}]`
     if (typeof name !== "string") {
-      return invalid(`${field}.name`, undefined, "InvalidName", `name must be a string, got ${typeof name}`)
+      return invalid(`entries[${i}].name`, undefined, "InvalidName", `name must be a string, got ${typeof name}`)
     }
-    const reason = PathComponent.checkWithLength(name, utf8Length(name))
+    const nameLength = utf8Length(name)
+    nameLengths[i] = nameLength
+    const reason = PathComponent.checkWithLength(name, nameLength)
     if (reason !== undefined) {
       const error = Either.flip(PathComponent.validate(name))
-      if (Either.isRight(error)) return invalid(`${field}.name`, error.right.component, "InvalidName", error.right.message)
+      if (Either.isRight(error)) return invalid(`entries[${i}].name`, error.right.component, "InvalidName", error.right.message)
     }
     if (previous !== undefined) {
       const c = compareUtf8(previous, name)
       if (c === 0) {
-        return invalid(`${field}.name`, name, "DuplicateName", `duplicate name ${show(name)} (also entries[${i - 1}])`)
+        return invalid(`entries[${i}].name`, name, "DuplicateName", `duplicate name ${show(name)} (also entries[${i - 1}])`)
       }
       if (c > 0) {
         return invalid(
-          `${field}.name`,
+          `entries[${i}].name`,
           name,
           "Unsorted",
           `${show(name)} sorts before the previous name ${show(previous)} (entries must be sorted by UTF-8 bytes)`
@@ -269,13 +271,13 @@ export const make = (entries: ReadonlyArray<DirectoryEntry>): Either.Either<Dire
     }
     previous = name
     if (!Node.isNode(node)) {
-      return invalid(`${field}.node`, name, "InvalidNode", "not a Node (construct it with new DirectoryNode/FileNode/SymlinkNode)")
+      return invalid(`entries[${i}].node`, name, "InvalidNode", "not a Node (construct it with new DirectoryNode/FileNode/SymlinkNode)")
     }
     if (node._tag === "Directory") {
       size += node.size
       if (size > Number.MAX_SAFE_INTEGER) {
         return invalid(
-          `${field}.size`,
+          `entries[${i}].size`,
           name,
           "SizeOverflow",
           `directory size overflows: the sum of entries and child sizes exceeds 2^53-1`
@@ -283,7 +285,7 @@ export const make = (entries: ReadonlyArray<DirectoryEntry>): Either.Either<Dire
       }
     }
   }
-  return Either.right(new Directory(constructorToken, entries.slice(), size, encodeEntries(entries)))
+  return Either.right(new Directory(constructorToken, entries.slice(), size, encodeEntries(entries, nameLengths)))
 }
 
 /**
@@ -370,20 +372,19 @@ export const decode = (bytes: Uint8Array): Either.Either<Directory, InvalidDirec
     const items = raws[list]
     for (let i = 0; i < items.length; i++) {
       const raw = items[i]
-      const at = `${LIST_NAMES[list]}[${i}]`
       const name = PathComponent.fromUtf8Range(bytes, raw.nameStart, raw.nameEnd)
       if (Either.isLeft(name)) {
-        return invalid(`${at}.name`, name.left.component, "InvalidName", name.left.message)
+        return invalid(`${LIST_NAMES[list]}[${i}].name`, name.left.component, "InvalidName", name.left.message)
       }
       if (i > 0) {
         const prev = items[i - 1]
         const c = compareBytes(bytes, prev.nameStart, prev.nameEnd, bytes, raw.nameStart, raw.nameEnd)
         if (c === 0) {
-          return invalid(`${at}.name`, name.right, "DuplicateName", `duplicate name ${show(name.right)} (also ${LIST_NAMES[list]}[${i - 1}])`)
+          return invalid(`${LIST_NAMES[list]}[${i}].name`, name.right, "DuplicateName", `duplicate name ${show(name.right)} (also ${LIST_NAMES[list]}[${i - 1}])`)
         }
         if (c > 0) {
           return invalid(
-            `${at}.name`,
+            `${LIST_NAMES[list]}[${i}].name`,
             name.right,
             "Unsorted",
             `${show(name.right)} sorts before the previous name ${show(names[list][i - 1])} (each list must be sorted by name bytes)`
@@ -392,7 +393,7 @@ export const decode = (bytes: Uint8Array): Either.Either<Directory, InvalidDirec
       }
       const node = Node.nodeFromRaw(bytes, LIST_TAGS[list], raw, digests)
       if (!Node.isNode(node)) {
-        return invalid(`${at}.${node.field}`, name.right, node.reason, node.detail)
+        return invalid(`${LIST_NAMES[list]}[${i}].${node.field}`, name.right, node.reason, node.detail)
       }
       names[list].push(name.right)
       nodes[list].push(node)
