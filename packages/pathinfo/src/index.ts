@@ -18,3 +18,6 @@ export * as SqlPathInfoService from "./SqlPathInfoService.js"
 
 /** Combinators: read-through cache (near/far), LRU, signing. */
 export * as PathInfoCombinators from "./PathInfoCombinators.js"
+
+/** Stores from URLs and composition documents, with a registry other packages extend. */
+export * as StoreComposition from "./StoreComposition.js"
