@@ -29,7 +29,7 @@ import * as Crypto from "node:crypto"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
 import type { BlobInfo, BlobWriter, Service } from "./BlobService.js"
-import { BlobService, putBytesWithWriter } from "./BlobService.js"
+import { BlobService } from "./BlobService.js"
 import { BlobServiceError } from "./CastoreError.js"
 import { concatChunks, hex } from "./internal/bytes.js"
 import { checkRange, writerClosedError } from "./internal/range.js"
@@ -121,12 +121,17 @@ class Store {
     return Path.join(this.tmpDir, this.tmpPrefix + (this.tmpCounter++).toString(36))
   }
 
-  /** Moves a finished temporary file to its digest; drops it when the blob is already there. */
-  publish(tmpPath: string, digest: B3Digest.B3Digest, key: string): BlobServiceError | undefined {
+  /**
+   * Moves a finished temporary file to its digest; drops it when the blob is
+   * already there (unless the caller has just checked that). Should another
+   * writer publish the same blob in between, the rename replaces it with
+   * identical bytes, atomically.
+   */
+  publish(tmpPath: string, digest: B3Digest.B3Digest, key: string, checked: boolean): BlobServiceError | undefined {
     const target = this.pathOf(key)
     const dir = Path.dirname(target)
     try {
-      if (Fs.existsSync(target)) {
+      if (!checked && Fs.existsSync(target)) {
         Fs.unlinkSync(tmpPath)
         return undefined
       }
@@ -150,7 +155,7 @@ class Store {
     }
   }
 
-  /** Writes a complete small blob: temporary file, then rename. */
+  /** Writes a complete blob held in memory: temporary file, then rename. */
   writeWhole(chunks: ReadonlyArray<Uint8Array>, size: number): BlobInfo | BlobServiceError {
     const data = concatChunks(chunks, size)
     const digest = B3Digest.hash(data)
@@ -169,7 +174,7 @@ class Store {
       removeQuietly(tmpPath)
       return storageError(`could not write ${tmpPath}`, cause, digest)
     }
-    const failed = this.publish(tmpPath, digest, key)
+    const failed = this.publish(tmpPath, digest, key, true)
     return failed ?? { digest, size }
   }
 }
@@ -269,7 +274,7 @@ class FilesystemWriter implements BlobWriter {
     }
     const digest = this.hasher!.digest()
     this.hasher = undefined
-    const failed = this.store.publish(this.tmpPath, digest, hex(digest))
+    const failed = this.store.publish(this.tmpPath, digest, hex(digest), false)
     return failed === undefined ? Effect.succeed({ digest, size: this.size }) : Effect.fail(failed)
   })
 
@@ -369,8 +374,6 @@ export const make = (options: Options): Effect.Effect<Service, BlobServiceError>
         catch: (cause) => storageError(`could not stat ${store.pathOf(hex(digest))}`, cause, digest)
       })
 
-    const putLarge = putBytesWithWriter(scopedWriter(() => new FilesystemWriter(store)))
-
     return BlobService.of({
       has: (digest) => Effect.map(stat(digest), (stats) => stats !== undefined),
       size: (digest) => Effect.map(stat(digest), (stats) => Option.map(Option.fromNullable(stats), (s) => s.size)),
@@ -395,13 +398,13 @@ export const make = (options: Options): Effect.Effect<Service, BlobServiceError>
           })
         }),
       writer: scopedWriter(() => new FilesystemWriter(store)),
+      // Synchronous from open to rename, so no Scope is needed to clean up:
+      // nothing can interrupt it halfway.
       putBytes: (bytes) =>
-        bytes.length > flushBytes
-          ? putLarge(bytes)
-          : Effect.suspend(() => {
-            const result = store.writeWhole([bytes], bytes.length)
-            return result instanceof BlobServiceError ? Effect.fail(result) : Effect.succeed(result)
-          })
+        Effect.suspend(() => {
+          const result = store.writeWhole([bytes], bytes.length)
+          return result instanceof BlobServiceError ? Effect.fail(result) : Effect.succeed(result)
+        })
     })
   })
 
