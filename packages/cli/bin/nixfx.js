@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// The `nixfx` executable: a committed, already-executable shim so that npm can
-// link it before `tsc -b` has produced dist/ (npm ci links bins first, then runs
-// the root `prepare` script that builds).
-import "../dist/bin.js"
+// The `nixfx` executable: a committed, already-executable shim, so that npm can
+// link it before the root `prepare` script has built and bundled the CLI
+// (scripts/bundle-cli.js explains the bundle).
+import "../bundle/nixfx.mjs"

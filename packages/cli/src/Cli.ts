@@ -3,15 +3,21 @@
  */
 import { Command } from "@effect/cli"
 import * as NarinfoVerify from "./NarinfoVerify.js"
+import * as NarIngest from "./NarIngest.js"
 
 const narinfo = Command.make("narinfo").pipe(
   Command.withDescription("Work with .narinfo files"),
   Command.withSubcommands([NarinfoVerify.command])
 )
 
+const nar = Command.make("nar").pipe(
+  Command.withDescription("Work with NAR files"),
+  Command.withSubcommands([NarIngest.command])
+)
+
 export const root = Command.make("nixfx").pipe(
   Command.withDescription("Nix store metadata and content: castore, PathInfo, binary caches, gRPC"),
-  Command.withSubcommands([narinfo])
+  Command.withSubcommands([nar, narinfo])
 )
 
 export const version = "0.1.0"

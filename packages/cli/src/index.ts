@@ -1,2 +1,3 @@
 export * as Cli from "./Cli.js"
 export * as NarinfoVerify from "./NarinfoVerify.js"
+export * as NarIngest from "./NarIngest.js"

@@ -1,0 +1,27 @@
+import { Options } from "@effect/cli"
+import { StoreComposition } from "@nixfx/pathinfo"
+import * as os from "node:os"
+import * as path from "node:path"
+
+/**
+ * The embedded default store: SQLite metadata and blobs on disk under
+ * `$XDG_DATA_HOME/nixfx` (`~/.local/share/nixfx` when unset).
+ */
+export const defaultStoreDirectory = (): string => {
+  const dataHome = process.env.XDG_DATA_HOME !== undefined && path.isAbsolute(process.env.XDG_DATA_HOME)
+    ? process.env.XDG_DATA_HOME
+    : path.join(os.homedir(), ".local", "share")
+  return path.join(dataHome, "nixfx")
+}
+
+export const defaultStoreUrl = (): string => `sqlite://${defaultStoreDirectory()}`
+
+/** `--store URL`, with a default that each command chooses. */
+export const storeOption = (defaultUrl: string, description: string) =>
+  Options.text("store").pipe(
+    Options.withDescription(description),
+    Options.withDefault(defaultUrl)
+  )
+
+/** The services of the store a URL (or composition document) names. */
+export const storeLayer = (spec: string) => StoreComposition.layer(spec)
