@@ -5,7 +5,7 @@ import { B3Digest, Directory, Node } from "../dist/index.js"
 const now = () => Number(process.hrtime.bigint()) / 1e3 // µs
 
 /** Best mean µs/op over several rounds (robust against a busy machine). */
-const measure = (f, { minRounds = 5, roundMicros = 100_000 } = {}) => {
+const measure = (f, { minRounds = 15, roundMicros = 20_000 } = {}) => {
   for (let i = 0; i < 3; i++) f()
   // calibrate: iterations per round
   let n = 1
@@ -79,7 +79,7 @@ for (const [label, buf] of [["16 B", tiny], ["1 KiB", kib]]) {
 
 const big = new Uint8Array(64 * 1024 * 1024)
 for (let i = 0; i < big.length; i += 4096) big[i] = i & 0xff
-const bigOpts = { minRounds: 3, roundMicros: 1 }
+const bigOpts = { minRounds: 5, roundMicros: 1 }
 const bigOne = measure(() => B3Digest.hash(big), bigOpts)
 console.log(`64 MiB hash():                 ${fmt(bigOne / 1000)} ms ${fmt(big.length / bigOne / 1000, 2)} GB/s`)
 for (const chunk of [64 * 1024, 1024 * 1024]) {
