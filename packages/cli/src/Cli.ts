@@ -4,6 +4,7 @@
 import { Command } from "@effect/cli"
 import * as NarinfoVerify from "./NarinfoVerify.js"
 import * as NarIngest from "./NarIngest.js"
+import * as PathInfoCommand from "./PathInfoCommand.js"
 
 const narinfo = Command.make("narinfo").pipe(
   Command.withDescription("Work with .narinfo files"),
@@ -17,7 +18,7 @@ const nar = Command.make("nar").pipe(
 
 export const root = Command.make("nixfx").pipe(
   Command.withDescription("Nix store metadata and content: castore, PathInfo, binary caches, gRPC"),
-  Command.withSubcommands([nar, narinfo])
+  Command.withSubcommands([nar, narinfo, PathInfoCommand.command])
 )
 
 export const version = "0.1.0"
