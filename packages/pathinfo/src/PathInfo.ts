@@ -232,6 +232,8 @@ const FieldsSchema = Schema.Struct({
   ca: Schema.OptionFromNullOr(CAHash.FromString)
 }).pipe(Schema.filter((p) => checkFields(p)))
 
+const validateFieldsSync = Schema.validateSync(Schema.typeSchema(FieldsSchema))
+
 // ---------------------------------------------------------------------------
 // the class
 // ---------------------------------------------------------------------------
@@ -248,6 +250,18 @@ const FieldsSchema = Schema.Struct({
  * @category models
  */
 export class PathInfo extends Schema.Class<PathInfo>("@nixfx/pathinfo/PathInfo")(FieldsSchema) {
+  /**
+   * Validates like any `Schema.Class` constructor (throws a `ParseError`),
+   * through a validator compiled once: Schema's default derives the type AST
+   * on every construction, ~10× slower.
+   */
+  constructor(props: PathInfoFields, options?: Schema.MakeOptions) {
+    if (!(options === true || (typeof options === "object" && options.disableValidation === true))) {
+      validateFieldsSync(props)
+    }
+    super(props, true)
+  }
+
   /** The store path's basename, `<hash>-<name>`. */
   get basename(): string {
     return StorePath.toBasename(this.storePath)
@@ -289,7 +303,7 @@ const findReference = (references: ReadonlyArray<Reference>, basename: string): 
  * @since 0.1.0
  * @category models
  */
-export type PathInfoFields = ConstructorParameters<typeof PathInfo>[0]
+export type PathInfoFields = Schema.Struct.Constructor<typeof FieldsSchema.from.fields>
 
 // ---------------------------------------------------------------------------
 // errors and construction

@@ -132,6 +132,9 @@ const runMigrations = (tablePrefix: string) =>
     table: `${tablePrefix}pathinfo_migrations`
   })
 
+/** Statement spans cost more than the queries themselves; callers' own spans remain. */
+const untraced = Effect.withTracerEnabled(false)
+
 const SELECT_COLUMNS = `p.digest, p.name, p.node, p.nar_size, p.nar_sha256, p.signatures, p.deriver, p.ca,
   p.reference_count, r.position, r.reference AS ref_digest, r.name AS ref_name, r.node AS ref_node`
 
@@ -339,7 +342,7 @@ export const make = (
     const list: Stream.Stream<PathInfo.PathInfo, PathInfoServiceError> = Stream.paginateChunkEffect(
       undefined as Uint8Array | undefined,
       (after) =>
-        page(after).pipe(
+        untraced(page(after)).pipe(
           Effect.mapError(storageError("list")),
           Effect.flatMap((rows) => {
             const decoded = decodePage(rows)
@@ -351,7 +354,11 @@ export const make = (
         )
     )
 
-    return PathInfoService.make({ get, put, list })
+    return PathInfoService.make({
+      get: (digest) => untraced(get(digest)),
+      put: (p) => untraced(put(p)),
+      list
+    })
   })
 
 /**
