@@ -33,104 +33,34 @@ import * as crypto from "node:crypto"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
-import { emptyDirectoryNarSize, fileNarSize, minimumEntryNarSize, symlinkNarSize } from "./internal/narSize.js"
+import { emptyDirectoryNarSize } from "./internal/narSize.js"
 import * as PathInfo from "./PathInfo.js"
 import * as PathInfoService from "./PathInfoService.js"
 
-// ---------------------------------------------------------------------------
-// builders
-// ---------------------------------------------------------------------------
+export {
+  /** @since 0.1.0 */
+  makeTestPathInfo,
+  /** @since 0.1.0 */
+  narSizeFor,
+  /** @since 0.1.0 */
+  randomNode,
+  /** @since 0.1.0 */
+  randomSignature,
+  /** @since 0.1.0 */
+  randomStorePath,
+  /** @since 0.1.0 */
+  sortReferences
+} from "./internal/testBuilders.js"
+import {
+  makeTestPathInfo,
+  narSizeFor,
+  randomNode,
+  randomSignature,
+  randomStorePath,
+  sortReferences
+} from "./internal/testBuilders.js"
 
 const randomBytes = (n: number): Uint8Array => new Uint8Array(crypto.randomBytes(n))
-
-/**
- * A store path with a random digest.
- *
- * @since 0.1.0
- */
-export const randomStorePath = (name: string = "test-path"): StorePath.StorePath =>
-  Either.getOrThrow(StorePath.make(randomBytes(20), name))
-
-/**
- * A random castore node of the given kind (file by default).
- *
- * @since 0.1.0
- */
-export const randomNode = (kind: "file" | "executable" | "directory" | "symlink" = "file"): Node.Node => {
-  switch (kind) {
-    case "file":
-    case "executable":
-      return new Node.FileNode({
-        digest: B3Digest.unsafeMake(randomBytes(32)),
-        size: crypto.randomInt(0, 100_000),
-        executable: kind === "executable"
-      })
-    case "directory":
-      return new Node.DirectoryNode({ digest: B3Digest.unsafeMake(randomBytes(32)), size: crypto.randomInt(0, 50) })
-    case "symlink":
-      return new Node.SymlinkNode({ target: ("/nix/store/" + crypto.randomUUID()) as SymlinkTarget.SymlinkTarget })
-  }
-}
-
-/**
- * The smallest NAR size consistent with `node` (exact for files and symlinks).
- *
- * @since 0.1.0
- */
-export const narSizeFor = (node: Node.Node): number => {
-  switch (node._tag) {
-    case "File":
-      return fileNarSize(node.size, node.executable)
-    case "Symlink":
-      return symlinkNarSize(Buffer.byteLength(node.target, "utf8"))
-    case "Directory":
-      return emptyDirectoryNarSize + node.size * minimumEntryNarSize
-  }
-}
-
-/**
- * Sorts references by basename (what `PathInfo` requires).
- *
- * @since 0.1.0
- */
-export const sortReferences = (refs: ReadonlyArray<PathInfo.Reference>): Array<PathInfo.Reference> =>
-  [...refs].sort((a, b) => {
-    const x = StorePath.toBasename(a.storePath)
-    const y = StorePath.toBasename(b.storePath)
-    return x < y ? -1 : x > y ? 1 : 0
-  })
-
-/**
- * A valid PathInfo with random content; every field can be overridden
- * (references are sorted for you).
- *
- * @since 0.1.0
- */
-export const makeTestPathInfo = (
-  overrides: Partial<PathInfo.PathInfoFields> & { readonly name?: string } = {}
-): PathInfo.PathInfo => {
-  const node = overrides.node ?? randomNode("file")
-  const { name, ...rest } = overrides
-  return new PathInfo.PathInfo({
-    storePath: randomStorePath(name),
-    narSize: narSizeFor(node),
-    narSha256: randomBytes(32),
-    signatures: [],
-    deriver: Option.none(),
-    ca: Option.none(),
-    ...rest,
-    node,
-    references: sortReferences(overrides.references ?? [])
-  })
-}
-
-/**
- * A signature with random bytes (for tests that need distinct signatures).
- *
- * @since 0.1.0
- */
-export const randomSignature = (keyName: string): Keys.Signature =>
-  new Keys.Signature({ keyName, bytes: randomBytes(64) })
 
 // ---------------------------------------------------------------------------
 // fixtures
