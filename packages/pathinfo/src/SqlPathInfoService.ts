@@ -39,14 +39,18 @@ import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import { forwardConflict, merge, reverseConflict } from "./internal/consistency.js"
 import {
+  decodePathInfo,
   decodeRows,
   encodeNode,
   encodePath,
   encodeReference,
   encodeSignatures,
   type JoinedRow,
+  type PathColumns,
+  type ReferenceColumns,
   toBuffer,
-  toBytes
+  toBytes,
+  toNumber
 } from "./internal/sqlRow.js"
 import type * as PathInfo from "./PathInfo.js"
 import { InvalidPathInfo, type PathInfoServiceError, StorageError } from "./PathInfoError.js"
@@ -316,25 +320,47 @@ export const make = (
 
     // -- list --------------------------------------------------------------
 
-    const page = (after: Uint8Array | undefined) =>
-      sql<JoinedRow>`SELECT ${sql.literal(SELECT_COLUMNS)}
-        FROM (SELECT * FROM ${q(pathinfo)}
-              ${after === undefined ? sql.literal("") : sql`WHERE digest > ${toBuffer(after)}`}
-              ORDER BY digest LIMIT ${pageSize}) p
-        LEFT JOIN ${q(reference)} r ON r.referrer = p.digest
-        ORDER BY p.digest, r.position`
+    // Two statements per page rather than a join: the join repeats every
+    // path column on each reference row, and the drivers allocate a Buffer per
+    // BLOB cell. Reference rows are read by referrer range; rows of paths that
+    // appeared between the two statements are skipped (they are not in the page).
+    const pathPage = (after: Uint8Array | undefined) =>
+      sql<PathColumns>`SELECT digest, name, node, nar_size, nar_sha256, signatures, deriver, ca, reference_count
+        FROM ${q(pathinfo)}
+        ${after === undefined ? sql.literal("") : sql`WHERE digest > ${toBuffer(after)}`}
+        ORDER BY digest LIMIT ${pageSize}`
 
-    const decodePage = (rows: ReadonlyArray<JoinedRow>): Either.Either<Array<PathInfo.PathInfo>, InvalidPathInfo> => {
+    const referencePage = (first: unknown, last: unknown) =>
+      sql<ReferenceColumns & { readonly referrer: unknown }>`SELECT referrer, position,
+          reference AS ref_digest, name AS ref_name, node AS ref_node
+        FROM ${q(reference)}
+        WHERE referrer >= ${first} AND referrer <= ${last}
+        ORDER BY referrer, position`
+
+    const page = (after: Uint8Array | undefined) =>
+      Effect.flatMap(pathPage(after), (paths) => {
+        if (paths.length === 0) return Effect.succeed([paths, []] as const)
+        if (!paths.some((p) => toNumber(p.reference_count) > 0)) return Effect.succeed([paths, []] as const)
+        return Effect.map(
+          referencePage(paths[0].digest, paths[paths.length - 1].digest),
+          (refs) => [paths, refs] as const
+        )
+      })
+
+    const decodePage = (
+      paths: ReadonlyArray<PathColumns>,
+      refs: ReadonlyArray<ReferenceColumns & { readonly referrer: unknown }>
+    ): Either.Either<Array<PathInfo.PathInfo>, InvalidPathInfo> => {
       const out: Array<PathInfo.PathInfo> = []
-      let start = 0
-      while (start < rows.length) {
-        const digest = toBytes(rows[start].digest)!
-        let end = start + 1
-        while (end < rows.length && bytesEqual(toBytes(rows[end].digest)!, digest)) end++
-        const r = decodeRows(rows, start, end)
+      let i = 0
+      for (const path of paths) {
+        const digest = toBytes(path.digest)!
+        while (i < refs.length && Buffer.compare(toBytes(refs[i].referrer)!, digest) < 0) i++
+        const start = i
+        while (i < refs.length && Buffer.compare(toBytes(refs[i].referrer)!, digest) === 0) i++
+        const r = decodePathInfo(path, refs, start, i)
         if (Either.isLeft(r)) return Either.left(r.left)
         out.push(r.right)
-        start = end
       }
       return Either.right(out)
     }
@@ -344,8 +370,8 @@ export const make = (
       (after) =>
         untraced(page(after)).pipe(
           Effect.mapError(storageError("list")),
-          Effect.flatMap((rows) => {
-            const decoded = decodePage(rows)
+          Effect.flatMap(([paths, refs]) => {
+            const decoded = decodePage(paths, refs)
             if (Either.isLeft(decoded)) return Effect.fail(decoded.left)
             const items = decoded.right
             const next = items.length < pageSize ? Option.none() : Option.some(items[items.length - 1].storePath.digest)

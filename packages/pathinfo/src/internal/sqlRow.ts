@@ -82,8 +82,8 @@ export const encodeReference = (referrer: Buffer, position: number, ref: PathInf
   node: Option.isSome(ref.node) ? encodeNode(ref.node.value) : null
 })
 
-/** A joined row: the path columns plus one reference's (null when it has none). */
-export interface JoinedRow {
+/** The columns of a `pathinfo` row, as a driver returns them. */
+export interface PathColumns {
   readonly digest: unknown
   readonly name: unknown
   readonly node: unknown
@@ -93,11 +93,18 @@ export interface JoinedRow {
   readonly deriver: unknown
   readonly ca: unknown
   readonly reference_count: unknown
+}
+
+/** The columns of a `pathinfo_reference` row (all null for a path without references in a LEFT JOIN). */
+export interface ReferenceColumns {
   readonly position: unknown
   readonly ref_digest: unknown
   readonly ref_name: unknown
   readonly ref_node: unknown
 }
+
+/** A joined row: the path columns plus one reference's. */
+export interface JoinedRow extends PathColumns, ReferenceColumns {}
 
 class Corrupt {
   constructor(readonly field: string, readonly detail: string) {}
@@ -121,16 +128,17 @@ const decodeStorePath = (digestU: unknown, nameU: unknown, field: string): Store
 }
 
 /**
- * Decodes the rows of one PathInfo (`rows[start, end)`, sorted by position).
- * Stored data is validated like any input: a corrupt or tampered row is an
- * `InvalidPathInfo`, never a wrong value.
+ * Decodes one PathInfo from its path row and its reference rows
+ * (`refs[start, end)`, sorted by position). Stored data is validated like any
+ * input: a corrupt or tampered row is an `InvalidPathInfo`, never a wrong
+ * value.
  */
-export const decodeRows = (
-  rows: ReadonlyArray<JoinedRow>,
+export const decodePathInfo = (
+  first: PathColumns,
+  refs: ReadonlyArray<ReferenceColumns>,
   start: number,
   end: number
 ): Either.Either<PathInfo.PathInfo, InvalidPathInfo> => {
-  const first = rows[start]
   const digestBytes = toBytes(first.digest)
   const label = typeof first.name === "string" && digestBytes !== undefined
     ? `${digestBytes.length === 20 ? StorePath.toBasename(StorePath.unsafeMake(digestBytes, first.name)) : hex(digestBytes) + "-" + first.name}`
@@ -171,7 +179,7 @@ export const decodeRows = (
     }
     const references: Array<PathInfo.Reference> = []
     for (let i = start; i < end; i++) {
-      const row = rows[i]
+      const row = refs[i]
       if (row.ref_digest === null || row.ref_digest === undefined) continue
       const field = `references[${references.length}]`
       if (toNumber(row.position) !== references.length) {
@@ -199,3 +207,10 @@ export const decodeRows = (
     throw e
   }
 }
+
+/** Decodes the rows of one PathInfo from a LEFT JOIN (`rows[start, end)`, sorted by position). */
+export const decodeRows = (
+  rows: ReadonlyArray<JoinedRow>,
+  start: number,
+  end: number
+): Either.Either<PathInfo.PathInfo, InvalidPathInfo> => decodePathInfo(rows[start], rows, start, end)

@@ -1,7 +1,7 @@
 /**
  * Child process of SqliteCrash.test.ts: puts large PathInfos (many
  * references) into a SQLite file in a loop until killed, printing
- * `begin <i>` before and `done <i>` after each put.
+ * `begin <i> <basename>` before and `done <i> <milliseconds>` after each put.
  *
  * argv: <database file> <driver> <first index>
  */
@@ -26,8 +26,9 @@ const program = Effect.gen(function*() {
     }))
     const p = makeTestPathInfo({ name: `crash-${i}`, references })
     process.stdout.write(`begin ${i} ${p.basename}\n`)
+    const started = performance.now()
     yield* service.put(p)
-    process.stdout.write(`done ${i}\n`)
+    process.stdout.write(`done ${i} ${Math.round(performance.now() - started)}\n`)
   }
 })
 
