@@ -86,10 +86,7 @@ describe("SQLite put killed mid-transaction", () => {
         }
         assert.isAtLeast(killedMidPut, 2, "kills landed inside puts")
 
-        const layer = Layer.merge(
-          SqlPathInfoService.layer(),
-          Layer.empty
-        ).pipe(Layer.provideMerge(StoreComposition.sqliteClientLayer(file, driver)))
+        const layer = SqlPathInfoService.layer().pipe(Layer.provideMerge(StoreComposition.sqliteClientLayer(file, driver)))
         yield* Effect.gen(function*() {
           const service = yield* PathInfoService.PathInfoService
           // decoding checks that each path has exactly its reference_count reference rows
