@@ -1,0 +1,14 @@
+/**
+ * @nixfx/pathinfo-http
+ *
+ * @since 0.1.0
+ */
+
+/** A Nix HTTP binary cache as a PathInfoService: references by content, Frankenbuild detection, store composition backend. */
+export * as BinaryCache from "./BinaryCache.js"
+
+/** The error family of reading a binary cache. */
+export * as BinaryCacheError from "./BinaryCacheError.js"
+
+/** Streaming decompression of NAR files by the narinfo `Compression:` field. */
+export * as Decompression from "./Decompression.js"
