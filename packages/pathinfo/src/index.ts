@@ -21,3 +21,6 @@ export * as PathInfoCombinators from "./PathInfoCombinators.js"
 
 /** Stores from URLs and composition documents, with a registry other packages extend. */
 export * as StoreComposition from "./StoreComposition.js"
+
+/** Copying store paths with their closures between stores, content first, leaves first. */
+export * as StoreCopy from "./StoreCopy.js"
