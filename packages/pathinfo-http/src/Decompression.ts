@@ -22,8 +22,6 @@
  *
  * @since 0.1.0
  */
-import * as NodeStream from "@effect/platform-node/NodeStream"
-import type * as Cause from "effect/Cause"
 import * as Channel from "effect/Channel"
 import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
@@ -247,42 +245,111 @@ const ZLIB_CHUNK = 256 * 1024
 /** liblzma decodes a whole input chunk at once: feed it slices so one slice cannot expand without bound. */
 const LZMA_SLICE = 16 * 1024
 
-const slices = (size: number) => (chunk: Chunk.Chunk<Uint8Array>): Chunk.Chunk<Uint8Array> => {
-  let split = false
-  for (const c of chunk) {
-    if (c.length > size) {
-      split = true
-      break
-    }
-  }
-  if (!split) return chunk
-  const out: Array<Uint8Array> = []
-  for (const c of chunk) {
-    for (let i = 0; i < c.length; i += size) out.push(c.subarray(i, Math.min(c.length, i + size)))
-  }
-  return Chunk.unsafeFromArray(out)
-}
-
+/**
+ * Runs a Node `Transform` over a stream, one input chunk in flight at a
+ * time: the next chunk is written only once the transform has consumed the
+ * previous one, and output is read only as the consumer pulls. A consumer
+ * that stops therefore stops the input too (Node's zlib also stops
+ * inflating while its output is not read), which `pipeThroughDuplex` from
+ * `@effect/platform-node` does not guarantee (it writes single-element
+ * chunks without waiting for `drain`).
+ */
 const throughTransform = (compression: Compression, make: () => Transform, slice?: number) =>
 <E, R>(self: Stream.Stream<Uint8Array, E, R>): Stream.Stream<Uint8Array, E | DecompressionError, R> =>
   Stream.suspend(() => {
+    const transform = make()
     let offset = 0
-    // When the input fails, the transform is ended early and complains about
-    // truncated data; the input's own error is the one to report.
-    let inputFailure: Cause.Cause<E> | undefined
-    const counted = self.pipe(
-      Stream.mapChunks((chunk) => {
-        for (const c of chunk) offset += c.length
-        return slice === undefined ? chunk : slices(slice)(chunk)
-      }),
-      Stream.tapErrorCause((cause) => Effect.sync(() => (inputFailure = cause)))
-    )
-    return NodeStream.pipeThroughDuplex(
-      counted,
-      make,
-      (e) => new DecompressionError({ compression, offset, detail: describe(e), cause: e })
-    ).pipe(
-      Stream.catchAllCause((cause) => Stream.failCause(inputFailure ?? cause))
+    const queue: Array<Uint8Array> = []
+    let writing = false
+    let inputDone = false
+    let ended = false
+    let failure: unknown = undefined
+    let failed = false
+    // Something happened (output, end, error, a write consumed). A flag as
+    // well as a waiter, so an event between a check and the wait is not lost.
+    let signaled = false
+    let wake: (() => void) | undefined
+
+    const notify = () => {
+      signaled = true
+      const w = wake
+      wake = undefined
+      w?.()
+    }
+    transform.on("readable", notify)
+    transform.on("end", () => {
+      ended = true
+      notify()
+    })
+    transform.on("error", (e) => {
+      if (!failed) {
+        failed = true
+        failure = e
+      }
+      notify()
+    })
+
+    const writeNext = () => {
+      const bytes = queue.shift()
+      if (bytes === undefined) return
+      writing = true
+      offset += bytes.length
+      transform.write(bytes, () => {
+        writing = false
+        notify()
+      })
+    }
+
+    const waitForEvent = Effect.async<void>((resume) => {
+      if (signaled) {
+        resume(Effect.void)
+        return
+      }
+      wake = () => resume(Effect.void)
+      return Effect.sync(() => {
+        wake = undefined
+      })
+    })
+
+    const error = () =>
+      new DecompressionError({ compression, offset, detail: describe(failure), cause: failure })
+
+    type Out = Channel.Channel<Chunk.Chunk<Uint8Array>, Chunk.Chunk<Uint8Array>, DecompressionError | E, E, unknown, unknown>
+
+    const loop = (): Out =>
+      Channel.suspend((): Out => {
+        signaled = false
+        if (failed) return Channel.fail(error())
+        const out = transform.read() as Buffer | null
+        if (out !== null) return Channel.flatMap(Channel.write(Chunk.of(new Uint8Array(out.buffer, out.byteOffset, out.length))), loop)
+        if (ended) return Channel.void
+        if (!writing && queue.length > 0) {
+          writeNext()
+          return loop()
+        }
+        if (!writing && !inputDone) {
+          return Channel.readWithCause({
+            onInput: (input: Chunk.Chunk<Uint8Array>) => {
+              for (const bytes of input) {
+                if (slice === undefined || bytes.length <= slice) queue.push(bytes)
+                else for (let i = 0; i < bytes.length; i += slice) queue.push(bytes.subarray(i, i + slice))
+              }
+              return loop()
+            },
+            onFailure: (cause) => Channel.failCause(cause),
+            onDone: () => {
+              inputDone = true
+              transform.end()
+              return loop()
+            }
+          })
+        }
+        return Channel.flatMap(Channel.fromEffect(waitForEvent), loop)
+      })
+
+    return Stream.pipeThroughChannelOrFail(
+      self,
+      Channel.ensuring(loop(), Effect.sync(() => transform.destroy()))
     )
   })
 
