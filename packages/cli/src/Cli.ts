@@ -2,6 +2,7 @@
  * The `nixfx` command tree. Each command is a thin shell over the libraries.
  */
 import { Command } from "@effect/cli"
+import * as Copy from "./Copy.js"
 import * as NarinfoVerify from "./NarinfoVerify.js"
 import * as NarIngest from "./NarIngest.js"
 import * as PathInfoCommand from "./PathInfoCommand.js"
@@ -18,7 +19,7 @@ const nar = Command.make("nar").pipe(
 
 export const root = Command.make("nixfx").pipe(
   Command.withDescription("Nix store metadata and content: castore, PathInfo, binary caches, gRPC"),
-  Command.withSubcommands([nar, narinfo, PathInfoCommand.command])
+  Command.withSubcommands([Copy.command, nar, narinfo, PathInfoCommand.command])
 )
 
 export const version = "0.1.0"

@@ -1,3 +1,4 @@
+export * as Copy from "./Copy.js"
 export * as Cli from "./Cli.js"
 export * as NarinfoVerify from "./NarinfoVerify.js"
 export * as NarIngest from "./NarIngest.js"

@@ -1,5 +1,8 @@
 import { Options } from "@effect/cli"
 import { StoreComposition } from "@nixfx/pathinfo"
+import { GrpcClient } from "@nixfx/pathinfo-grpc"
+import { BinaryCache } from "@nixfx/pathinfo-http"
+import { Effect, Layer } from "effect"
 import * as os from "node:os"
 import * as path from "node:path"
 
@@ -23,5 +26,14 @@ export const storeOption = (defaultUrl: string, description: string) =>
     Options.withDefault(defaultUrl)
   )
 
+/** Every store backend the CLI knows: built-in, binary caches, gRPC. */
+export const registry: StoreComposition.Registry = StoreComposition.register(
+  BinaryCache.registry,
+  GrpcClient.storeBackend
+)
+
+export const storeRegistry = Effect.succeed(registry)
+
 /** The services of the store a URL (or composition document) names. */
-export const storeLayer = (spec: string) => StoreComposition.layer(spec)
+export const storeLayer = (spec: string) =>
+  StoreComposition.layer(spec).pipe(Layer.provide(Layer.succeed(StoreComposition.CurrentRegistry, registry)))
