@@ -408,6 +408,25 @@ describe("BinaryCache: tampered data is refused with both values, nothing persis
       assert.isTrue(e.atLeast)
     }))
 
+  // (bzip2 is left out: its unit is a block of up to 900 kB of NAR, and
+  // fx-large's NAR fits one block, so its whole file precedes any output.)
+  for (const cache of ["xz", "zstd", "gzip", "br"]) {
+    it.live(`${cache}: reading a compressed NAR stops once NarSize is exceeded`, () =>
+      Effect.gen(function*() {
+        const { e, p, server } = yield* refuse(cache, "fx-large", "NarSizeMismatch", (server, p) => {
+          server.files.set(`/${p.hashPart}.narinfo`, withNarinfoField(narinfoText(p), "NarSize", "20000"))
+          server.addFault("/" + p.url, { _tag: "Slow", chunkBytes: 2048, delayMs: 2 })
+        })
+        assert.strictEqual(e.expected, 20000)
+        assert.isTrue(e.atLeast)
+        yield* Effect.sleep("50 millis")
+        const sent = server.bytesSent.get("/" + p.url) ?? 0
+        // (how much input 20 000 bytes of NAR take depends on the codec)
+        assert.isBelow(sent, p.fileSize, `sent ${sent} of ${p.fileSize} bytes`)
+        assert.include(server.aborted, "/" + p.url)
+      }))
+  }
+
   it.live("a narinfo promising a longer NAR: NarSizeMismatch with the real size", () =>
     Effect.gen(function*() {
       const { e, p } = yield* refuse("unsigned", "fx-tree", "NarSizeMismatch", (server, p) =>
