@@ -656,7 +656,13 @@ export const make = (services: Services, options: Options): Effect.Effect<GrpcSe
         server.bindAsync(target.bind, credentials, (error, port) => {
           if (error !== null) {
             server.forceShutdown()
-            resume(Effect.fail(new GrpcServerError({ address: options.address, detail: error.message, cause: error })))
+            resume(Effect.fail(
+              new GrpcServerError({
+                address: options.address,
+                detail: `${error.message} (is the address in use, or not this machine's?)`,
+                cause: error
+              })
+            ))
           } else {
             resume(Effect.succeed(port))
           }
