@@ -85,6 +85,51 @@ export type {
   ProtoPathInfo
 }
 
+export {
+  /**
+   * protobuf-es schema of `tvix.castore.v1.Node` (for `create`, `toBinary`, `fromBinary`).
+   *
+   * @since 0.1.0
+   * @category proto
+   */
+  NARInfo_CASchema as ProtoCASchema,
+  /**
+   * protobuf-es schema of `tvix.store.v1.NARInfo`.
+   *
+   * @since 0.1.0
+   * @category proto
+   */
+  NARInfoSchema as ProtoNarInfoSchema,
+  /**
+   * protobuf-es schema of `tvix.castore.v1.Node`.
+   *
+   * @since 0.1.0
+   * @category proto
+   */
+  ProtoNodeSchema,
+  /**
+   * protobuf-es schema of `tvix.store.v1.PathInfo`.
+   *
+   * @since 0.1.0
+   * @category proto
+   */
+  ProtoPathInfoSchema,
+  /**
+   * protobuf-es schema of `tvix.store.v1.NARInfo.Signature`.
+   *
+   * @since 0.1.0
+   * @category proto
+   */
+  NARInfo_SignatureSchema as ProtoSignatureSchema,
+  /**
+   * protobuf-es schema of `tvix.store.v1.StorePath`.
+   *
+   * @since 0.1.0
+   * @category proto
+   */
+  ProtoStorePathSchema
+}
+
 // ---------------------------------------------------------------------------
 // the error
 // ---------------------------------------------------------------------------
