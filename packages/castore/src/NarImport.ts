@@ -81,7 +81,6 @@ export const ingest = <E, R>(
       const blobs = yield* BlobService
       const directories = yield* DirectoryService
       const run = new ImportRun(blobs, directories, yield* Effect.scope, options)
-      yield* Effect.addFinalizer(() => Effect.sync(() => run.dispose()))
       yield* Stream.runForEachChunk(
         nar,
         (chunk) =>

@@ -22,11 +22,11 @@ import * as Either from "effect/Either"
 import * as ExecutionStrategy from "effect/ExecutionStrategy"
 import * as Exit from "effect/Exit"
 import * as Scope from "effect/Scope"
+import * as Crypto from "node:crypto"
 import type { BlobInfo, BlobWriter, Service as BlobServiceShape } from "../BlobService.js"
 import type { BlobServiceError, DirectoryServiceError } from "../CastoreError.js"
 import type { DirectoryPutter, Service as DirectoryServiceShape } from "../DirectoryService.js"
 import { NarImportError } from "./narErrors.js"
-import { NarSha256 } from "./narSha256.js"
 
 export interface ImportOptions {
   readonly maxDepth?: number
@@ -187,21 +187,18 @@ class Builder {
               ? (events[i] as Nar.FileChunk).chunk
               : join(events, i, j, ev.size)
             const next = j + 1
-            return Effect.flatMap(
-              Effect.mapError(this.blobs.putBytes(bytes), (e) => this.blobError(e)),
-              (info) => {
-                const failed = this.fileStored(info)
-                return failed ?? this.step(events, next)
-              }
-            )
+            return Effect.matchEffect(this.blobs.putBytes(bytes), {
+              onFailure: (e) => Effect.fail(this.blobError(e)),
+              onSuccess: (info) => this.fileStored(info) ?? this.step(events, next)
+            })
           }
           return Effect.flatMap(this.openFile(), () => this.step(events, i))
         }
         case "FileChunk":
-          return Effect.flatMap(
-            Effect.mapError(this.writer!.write(ev.chunk), (e) => this.blobError(e)),
-            () => this.step(events, i)
-          )
+          return Effect.matchEffect(this.writer!.write(ev.chunk), {
+            onFailure: (e) => Effect.fail(this.blobError(e)),
+            onSuccess: () => this.step(events, i)
+          })
         case "FileEnd":
           return Effect.flatMap(this.closeFile(), () => this.step(events, i))
         case "DirectoryEnd":
@@ -307,7 +304,7 @@ export class ImportRun {
   private readonly recorder = new Recorder()
   private readonly parser: Nar.Parser
   private readonly builder: Builder
-  private readonly sha256 = new NarSha256()
+  private readonly sha256 = Crypto.createHash("sha256")
   private narSize = 0
 
   constructor(
@@ -330,16 +327,7 @@ export class ImportRun {
   }
 
   readonly consume = (bytes: Uint8Array): Effect.Effect<void, NarImportError> => {
-    const wait = this.sha256.update(bytes)
-    return wait === undefined ? this.parse(bytes) : Effect.zipRight(wait, Effect.suspend(() => this.parse(bytes)))
-  }
-
-  /** Releases what an unfinished import holds (the hashing session). */
-  dispose(): void {
-    this.sha256.dispose()
-  }
-
-  private parse(bytes: Uint8Array): Effect.Effect<void, NarImportError> {
+    this.sha256.update(bytes)
     this.narSize += bytes.length
     try {
       this.parser.push(bytes)
@@ -360,7 +348,11 @@ export class ImportRun {
     }
     const root = this.builder.root!
     const putter = this.builder.putter
-    const done = Effect.map(this.sha256.digest, (narSha256): ImportResult => ({ root, narSize: this.narSize, narSha256 }))
+    const done = Effect.sync((): ImportResult => ({
+      root,
+      narSize: this.narSize,
+      narSha256: new Uint8Array(this.sha256.digest())
+    }))
     if (root._tag !== "Directory" || putter === undefined) return done
     return Effect.flatMap(
       Effect.mapError(putter.close, (e) =>
