@@ -5,7 +5,7 @@ import { Args, Command, Options } from "@effect/cli"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import { StorePath } from "@nixfx/nix-compat"
 import { StoreComposition, StoreCopy } from "@nixfx/pathinfo"
-import { BinaryCache } from "@nixfx/pathinfo-http"
+import { BinaryCache, FileHttpClient } from "@nixfx/pathinfo-http"
 import { Console, Effect, Either, Option } from "effect"
 import { CommandFailed, ExitCode } from "./internal/failure.js"
 import { makeProgress } from "./internal/progress.js"
@@ -22,7 +22,7 @@ export interface Output {
   readonly paths: ReadonlyArray<string>
 }
 
-const isBinaryCacheUrl = (url: string) => /^(nix\+)?https?:\/\//i.test(url)
+const isBinaryCacheUrl = (url: string) => /^((nix\+)?https?|file):\/\//i.test(url)
 
 /** From a binary cache: the cache fetches each closure into the destination itself. */
 const fromBinaryCache = (
@@ -70,7 +70,7 @@ const fromBinaryCache = (
     }
     progress.done()
     return { copied, present }
-  }).pipe(Effect.provide(NodeHttpClient.layerUndici))
+  }).pipe(Effect.provide(FileHttpClient.layer(NodeHttpClient.layerUndici)))
 
 /** Between any two stores. */
 const betweenStores = (
@@ -94,7 +94,7 @@ export const command = Command.make(
   "copy",
   {
     from: Options.text("from").pipe(
-      Options.withDescription("Source store URL: nix+http(s):// binary cache, grpc+…, sqlite://, postgres://, memory://")
+      Options.withDescription("Source store URL: a binary cache (nix+http(s)://…, file:///dir), grpc+…, sqlite://, postgres://, memory://")
     ),
     to: Options.text("to").pipe(
       Options.withDescription("Destination store (default: the embedded store under $XDG_DATA_HOME/nixfx)"),

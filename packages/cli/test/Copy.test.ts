@@ -93,6 +93,18 @@ describe("nixfx copy", () => {
     expect(unchecked.code).toBe(0)
   })
 
+  it("copies from a file:// cache into the embedded default store (the README's first command)", async () => {
+    const app = pathNamed("fx-app-1.0")
+    const xdg = join(dir, "xdg")
+    const from = `file://${join(fixturesDir, "caches", "zstd")}?trusted-public-keys=${key("test-cache-1")}`
+    const result = await runCli(["copy", "--from", from, app], { env: { XDG_DATA_HOME: xdg } })
+    expect(result.code).toBe(0)
+    expect(result.stderr).toContain(`copied 3 paths (0 already present) to sqlite://${join(xdg, "nixfx")}`)
+    const info = await runCli(["path-info", app], { env: { XDG_DATA_HOME: xdg } })
+    expect(info.code).toBe(0)
+    expect(info.stdout).toBe(app + "\n")
+  })
+
   it("names the wrong part of a bad --to URL", async () => {
     const result = await runCli(["copy", "--from", "memory://", "--to", "sqlite://relative/dir", pathNamed("fx-app-1.0")])
     expect(result.code).toBe(1)

@@ -56,6 +56,7 @@ import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import { type BinaryCacheError, type FrankenbuildDetected, isBinaryCacheError } from "./BinaryCacheError.js"
+import * as FileHttpClient from "./FileHttpClient.js"
 import { type CacheInfo, makeFetcher } from "./internal/fetcher.js"
 
 export {
@@ -236,10 +237,10 @@ const configError = (input: string, part: StoreComposition.ConfigPart, detail: s
  * @category parsing
  */
 export const baseUrl = (raw: string): Either.Either<string, StoreComposition.StoreConfigError> => {
-  const m = /^(?:nix\+)?(https?):\/\//i.exec(raw)
+  const m = /^(?:nix\+)?(https?|file):\/\//i.exec(raw)
   if (m === null) {
     return Either.left(
-      configError(raw, "scheme", "a binary cache URL starts with http://, https://, nix+http:// or nix+https://")
+      configError(raw, "scheme", "a binary cache URL starts with http://, https://, nix+http://, nix+https:// or file://")
     )
   }
   let url: URL
@@ -248,7 +249,11 @@ export const baseUrl = (raw: string): Either.Either<string, StoreComposition.Sto
   } catch (e) {
     return Either.left(configError(raw, "url", `not a URL: ${String(e)}`))
   }
-  if (url.host === "") return Either.left(configError(raw, "host", "a binary cache URL needs a host"))
+  if (url.protocol === "file:") {
+    if (url.host !== "") return Either.left(configError(raw, "host", "a file:// cache URL has no host: file:///abs/dir"))
+  } else if (url.host === "") {
+    return Either.left(configError(raw, "host", "a binary cache URL needs a host"))
+  }
   if (url.search !== "") {
     return Either.left(configError(raw, "query", "options go in Options (or use fromUrl to read them from the query)"))
   }
@@ -516,7 +521,7 @@ const memoryStore: Effect.Effect<StoreComposition.Store> = Effect.all({
  */
 export const makeBackend = <E>(client: Layer.Layer<HttpClient.HttpClient, E>): StoreComposition.Backend => ({
   type: "binary-cache",
-  schemes: ["nix+http", "nix+https"],
+  schemes: ["nix+http", "nix+https", "file"],
   fromUrl: (_url, input) =>
     Either.map(fromUrl(input), (o) => ({
       type: "binary-cache",
@@ -564,7 +569,7 @@ export const makeBackend = <E>(client: Layer.Layer<HttpClient.HttpClient, E>): S
  * @since 0.1.0
  * @category store composition
  */
-export const backend: StoreComposition.Backend = makeBackend(NodeHttpClient.layerUndici)
+export const backend: StoreComposition.Backend = makeBackend(FileHttpClient.layer(NodeHttpClient.layerUndici))
 
 /**
  * The built-in backends plus `binary-cache` (`nix+http://`, `nix+https://`).

@@ -12,3 +12,6 @@ export * as BinaryCacheError from "./BinaryCacheError.js"
 
 /** Streaming decompression of NAR files by the narinfo `Compression:` field. */
 export * as Decompression from "./Decompression.js"
+
+/** An HttpClient that also reads `file:` URLs, for binary caches on disk (`file:///dir`). */
+export * as FileHttpClient from "./FileHttpClient.js"
