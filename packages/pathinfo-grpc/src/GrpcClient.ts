@@ -238,7 +238,9 @@ export const make = (
           "grpc.max_receive_message_length": maxMessageBytes,
           "grpc.max_send_message_length": maxMessageBytes,
           // retries are ours (idempotent calls only, see `retry`)
-          "grpc.enable_retries": 0
+          "grpc.enable_retries": 0,
+          // call tracking for channelz costs time on every call
+          "grpc.enable_channelz": 0
         })
       ),
       (c) => Effect.sync(() => c.close())

@@ -5,23 +5,39 @@
  * `DirectoryServiceError`); a `GrpcStatusError` is then the `cause` of that
  * error, so the status code stays inspectable.
  *
- * How statuses map (both directions):
+ * What the server answers:
+ *
+ * | error | status |
+ * |---|---|
+ * | an invalid request (`ProtoDecodeError`, `InvalidPathInfo`) | INVALID_ARGUMENT |
+ * | `get`/`Stat`/`Read`/directory `Get` of something not stored | NOT_FOUND |
+ * | `PathInfoConflict` | ALREADY_EXISTS |
+ * | `ReferenceConflict` | FAILED_PRECONDITION |
+ * | `NotSupported` | UNIMPLEMENTED |
+ * | `BlobServiceError` `InvalidRange` / `WriterClosed` / `Storage` | OUT_OF_RANGE / FAILED_PRECONDITION / INTERNAL |
+ * | `DirectoryServiceError` `NotFound` / an invalid closure / `Corrupt` / `PutterClosed` / `Storage` | NOT_FOUND / INVALID_ARGUMENT / DATA_LOSS / FAILED_PRECONDITION / INTERNAL |
+ * | `NarRenderError` `MissingBlob`, `MissingDirectory` / `BlobSizeMismatch` / `InvalidNode` / other | NOT_FOUND / DATA_LOSS / FAILED_PRECONDITION / INTERNAL |
+ * | `StorageError`, a defect | INTERNAL |
+ * | a message over the size limit | RESOURCE_EXHAUSTED |
+ *
+ * and sends the typed error itself in the trailer `nixfx-error-bin` (JSON,
+ * without its `cause`), so a nixfx client gets back exactly the error the
+ * server's service raised — every field of a `ReferenceConflict`, say.
+ *
+ * What the client makes of a status without that trailer (a tvix or snix
+ * server, a proxy):
  *
  * | status | PathInfoService | BlobService | DirectoryService |
  * |---|---|---|---|
  * | NOT_FOUND | `get` → `Option.none()` | `has` false, `size`/`read` none | `get` none; `getRecursive` `NotFound` |
- * | INVALID_ARGUMENT | `InvalidPathInfo` | `Storage` | invalid closure (`MissingChild`, …) |
- * | ALREADY_EXISTS | `PathInfoConflict` | | |
- * | FAILED_PRECONDITION | `ReferenceConflict` | `WriterClosed` | `PutterClosed` |
- * | OUT_OF_RANGE | | `InvalidRange` | |
- * | UNIMPLEMENTED | `NotSupported` | | |
- * | DATA_LOSS | | | `Corrupt` |
+ * | INVALID_ARGUMENT | `InvalidPathInfo` | `Storage` | `Storage` |
+ * | OUT_OF_RANGE | `StorageError` | `InvalidRange` | `Storage` |
+ * | UNIMPLEMENTED | `NotSupported` | `Storage` | `Storage` |
+ * | DATA_LOSS | `StorageError` | `Storage` | `Corrupt` |
  * | anything else | `StorageError` | `Storage` | `Storage` |
  *
- * A nixfx server also sends the typed error itself (trailer
- * `nixfx-error-bin`, JSON), so a nixfx client gets back exactly the error the
- * server's service raised — every field of a `ReferenceConflict`, say; the
- * table is what a client makes of a tvix or snix server's statuses.
+ * `CalculateNAR` fails with the `NarRenderError` from the trailer, or else
+ * with the `GrpcStatusError` itself.
  *
  * @since 0.1.0
  */

@@ -603,7 +603,9 @@ export const make = (services: Services, options: Options): Effect.Effect<GrpcSe
     const server = new grpc.Server({
       "grpc.max_concurrent_streams": maxConcurrentCalls,
       "grpc.max_receive_message_length": maxMessageBytes,
-      "grpc.max_send_message_length": maxMessageBytes
+      "grpc.max_send_message_length": maxMessageBytes,
+      // call tracking for channelz costs time on every call
+      "grpc.enable_channelz": 0
     })
     for (const pkg of packages) {
       const paths = wire.pathsFor(pkg)

@@ -12,6 +12,7 @@ import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
+import * as fs from "node:fs"
 import { callUnary, loadPackage, plainPathInfo } from "./peers.js"
 import { memoryBacking, socketPath } from "./support.js"
 
@@ -148,5 +149,26 @@ describe("typed errors over the wire", () => {
       assert.strictEqual(Option.getOrThrow(part).length, 3)
       // listing still works after all that
       assert.isAtLeast((yield* Stream.runCount(client.pathInfoService.list)), 1)
+    }).pipe(Effect.scoped, Effect.provide(memoryBacking)))
+})
+
+describe("TLS", () => {
+  const tlsDir = new URL("./tls/", import.meta.url)
+  const certChain = new Uint8Array(fs.readFileSync(new URL("cert.pem", tlsDir)))
+  const privateKey = new Uint8Array(fs.readFileSync(new URL("key.pem", tlsDir)))
+
+  it.live("grpc+https:// talks to a server with a certificate the client trusts, and refuses one it does not", () =>
+    Effect.gen(function*() {
+      const server = yield* GrpcServer.serve({ address: "127.0.0.1:0", tls: { certChain, privateKey } })
+      assert.strictEqual(server.url, `grpc+https://127.0.0.1:${server.port}`)
+      const p = makeTestPathInfo()
+      yield* (yield* PathInfoService.PathInfoService).put(p)
+      const trusted = yield* GrpcClient.make(server.url, { tls: { rootCerts: certChain } })
+      const got = yield* trusted.pathInfoService.get(p.storePath.digest)
+      assert.isTrue(Option.isSome(got) && PathInfo.equals(got.value, p))
+      // the system's roots do not include this certificate
+      const untrusting = yield* GrpcClient.make(server.url, { retry: false, timeout: "2 seconds" })
+      const e = yield* Effect.flip(untrusting.pathInfoService.get(p.storePath.digest))
+      assert.strictEqual(e._tag, "StorageError")
     }).pipe(Effect.scoped, Effect.provide(memoryBacking)))
 })

@@ -8,6 +8,7 @@
  * @internal
  */
 import * as grpc from "@grpc/grpc-js"
+import * as Chunk from "effect/Chunk"
 import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -107,11 +108,82 @@ export const unary = (
     return Effect.sync(() => cancelSoon(call))
   })
 
-/** An open server stream: its response headers (once known) and a pull of the next message. */
+/** An open server stream: its response headers (once known) and pulls of the messages. */
 export interface ServerStream {
   readonly headers: () => grpc.Metadata | undefined
   /** The next message, or none at the end. */
   readonly next: Effect.Effect<Option.Option<Buffer>, CallFailed>
+  /** Every message buffered now (at least one), or none at the end. */
+  readonly nextChunk: Effect.Effect<Option.Option<Chunk.Chunk<Buffer>>, CallFailed>
+}
+
+/**
+ * Reads a grpc-js server stream in paused mode: each pull takes every message
+ * the stream has buffered (one Effect step per batch, not per message), and
+ * waits for `readable` only when there is none. HTTP/2 flow control applies
+ * while nothing is pulled.
+ */
+class PausedReader {
+  private ended = false
+  private failure: CallFailed | undefined = undefined
+  private readonly buffered: Array<Buffer> = []
+  private waiter: (() => void) | undefined = undefined
+
+  constructor(
+    private readonly call: grpc.ClientReadableStream<Buffer>,
+    failed: (e: unknown) => CallFailed
+  ) {
+    call.on("readable", () => this.wake())
+    call.on("end", () => {
+      this.ended = true
+      this.wake()
+    })
+    call.on("error", (e) => {
+      this.failure = failed(e)
+      this.wake()
+    })
+  }
+
+  private wake(): void {
+    const w = this.waiter
+    this.waiter = undefined
+    w?.()
+  }
+
+  private drain(): void {
+    let m: Buffer | null
+    while ((m = this.call.read() as Buffer | null) !== null) this.buffered.push(m)
+  }
+
+  /** Waits until a message, the end or a failure is there. */
+  private ready: Effect.Effect<void> = Effect.async<void>((resume) => {
+    this.drain()
+    if (this.buffered.length > 0 || this.ended || this.failure !== undefined) return resume(Effect.void)
+    const waiter = () => {
+      this.drain()
+      if (this.buffered.length > 0 || this.ended || this.failure !== undefined) resume(Effect.void)
+      else this.waiter = waiter
+    }
+    this.waiter = waiter
+    return Effect.sync(() => {
+      if (this.waiter === waiter) this.waiter = undefined
+    })
+  })
+
+  readonly next: Effect.Effect<Option.Option<Buffer>, CallFailed> = Effect.suspend(() =>
+    Effect.flatMap(this.ready, () => {
+      const m = this.buffered.shift()
+      if (m !== undefined) return Effect.succeed(Option.some(m))
+      return this.failure !== undefined ? Effect.fail(this.failure) : Effect.succeed(Option.none())
+    })
+  )
+
+  readonly nextChunk: Effect.Effect<Option.Option<Chunk.Chunk<Buffer>>, CallFailed> = Effect.suspend(() =>
+    Effect.flatMap(this.ready, () => {
+      if (this.buffered.length > 0) return Effect.succeed(Option.some(Chunk.unsafeFromArray(this.buffered.splice(0))))
+      return this.failure !== undefined ? Effect.fail(this.failure) : Effect.succeed(Option.none())
+    })
+  )
 }
 
 /** Opens a server-streaming call; it is cancelled when the Scope closes (a no-op once it ended). */
@@ -136,27 +208,19 @@ export const openServerStream = (
         call.on("metadata", (m: grpc.Metadata) => {
           headers = m
         })
-        const iterator = (call as AsyncIterable<Buffer>)[Symbol.asyncIterator]()
-        return { call, iterator, headers: () => headers }
+        const reader = new PausedReader(call, (e) => failedFrom(context, method, e))
+        return { call, reader, headers: () => headers }
       }),
       ({ call }) => Effect.sync(() => cancelSoon(call))
     ),
-    ({ headers, iterator }): ServerStream => ({
-      headers,
-      next: Effect.async<Option.Option<Buffer>, CallFailed>((resume) => {
-        iterator.next().then(
-          (r) => resume(Effect.succeed(r.done === true ? Option.none() : Option.some(r.value))),
-          (e) => resume(Effect.fail(failedFrom(context, method, e)))
-        )
-      })
-    })
+    ({ headers, reader }): ServerStream => ({ headers, next: reader.next, nextChunk: reader.nextChunk })
   )
 
-/** The remaining messages of an open server stream. */
+/** The remaining messages of an open server stream, in the batches they arrive in. */
 export const rest = (stream: ServerStream): Stream.Stream<Buffer, CallFailed> =>
-  Stream.repeatEffectOption(
+  Stream.repeatEffectChunkOption(
     Effect.flatMap(
-      Effect.mapError(stream.next, Option.some),
+      Effect.mapError(stream.nextChunk, Option.some),
       Option.match({ onNone: () => Effect.fail(Option.none()), onSome: Effect.succeed })
     )
   )

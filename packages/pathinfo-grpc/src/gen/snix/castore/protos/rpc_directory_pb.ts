@@ -90,7 +90,10 @@ export const DirectoryService: GenService<{
    *
    * nixfx: a request carrying the header `nixfx-directory-put: unchecked`
    * stores each directory on its own, without requiring its children (what
-   * `DirectoryService.put` does); tvix and snix servers ignore the header.
+   * `DirectoryService.put` does). With the header `nixfx-directory-count: N`
+   * a nixfx server stores nothing unless exactly N directories arrived (an
+   * upload cut short by a cancellation has fewer). tvix and snix servers
+   * ignore both headers.
    *
    * @generated from rpc snix.castore.v1.DirectoryService.Put
    */

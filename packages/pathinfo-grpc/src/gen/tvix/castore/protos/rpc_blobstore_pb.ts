@@ -209,6 +209,12 @@ export const BlobService: GenService<{
    * Uploads one blob; the answer carries its BLAKE3 digest. How the client
    * splits the bytes into chunks does not matter.
    *
+   * nixfx: a request carrying the header `nixfx-blob-put: terminated` ends its
+   * stream with one empty BlobChunk; a nixfx server stores the blob only when
+   * that terminator arrived, so an upload cut short by a cancellation (which
+   * can look like an ordinary end of stream) is not stored. tvix and snix
+   * servers ignore the header and write the empty chunk as zero bytes.
+   *
    * @generated from rpc tvix.castore.v1.BlobService.Put
    */
   put: {
