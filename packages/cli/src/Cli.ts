@@ -6,6 +6,7 @@ import * as Copy from "./Copy.js"
 import * as NarinfoVerify from "./NarinfoVerify.js"
 import * as NarIngest from "./NarIngest.js"
 import * as PathInfoCommand from "./PathInfoCommand.js"
+import * as ServeGrpc from "./ServeGrpc.js"
 
 const narinfo = Command.make("narinfo").pipe(
   Command.withDescription("Work with .narinfo files"),
@@ -17,9 +18,14 @@ const nar = Command.make("nar").pipe(
   Command.withSubcommands([NarIngest.command])
 )
 
+const serve = Command.make("serve").pipe(
+  Command.withDescription("Serve a store to other programs"),
+  Command.withSubcommands([ServeGrpc.command])
+)
+
 export const root = Command.make("nixfx").pipe(
   Command.withDescription("Nix store metadata and content: castore, PathInfo, binary caches, gRPC"),
-  Command.withSubcommands([Copy.command, nar, narinfo, PathInfoCommand.command])
+  Command.withSubcommands([Copy.command, nar, narinfo, PathInfoCommand.command, serve])
 )
 
 export const version = "0.1.0"

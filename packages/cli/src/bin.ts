@@ -1,6 +1,6 @@
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
-import { Effect } from "effect"
+import { Cause, Effect, Exit } from "effect"
 import * as Cli from "./Cli.js"
 import { reportFailures } from "./internal/failure.js"
 
@@ -9,7 +9,11 @@ Cli.run(process.argv).pipe(
   Effect.provide(NodeContext.layer),
   NodeRuntime.runMain({
     disableErrorReporting: true,
-    // Commands set process.exitCode for expected failures; keep it.
-    teardown: (exit, onExit) => onExit(exit._tag === "Failure" ? 70 : (Number(process.exitCode ?? 0) || 0))
+    // Commands set process.exitCode for expected failures; a server stopped by
+    // SIGINT/SIGTERM (interruption) has shut down gracefully: success.
+    teardown: (exit, onExit) =>
+      onExit(
+        Exit.isFailure(exit) && !Cause.isInterruptedOnly(exit.cause) ? 70 : (Number(process.exitCode ?? 0) || 0)
+      )
   })
 )
