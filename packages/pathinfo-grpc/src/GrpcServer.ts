@@ -37,7 +37,6 @@ import * as Nixbase32 from "@nixfx/nix-compat/Nixbase32"
 import * as PathInfoService from "@nixfx/pathinfo/PathInfoService"
 import * as Cause from "effect/Cause"
 import * as Context from "effect/Context"
-import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
@@ -133,8 +132,16 @@ export class Server extends Context.Tag("@nixfx/pathinfo-grpc/GrpcServer")<Serve
 // statuses
 // ---------------------------------------------------------------------------
 
-/** A status a handler answers with on purpose (NOT_FOUND, …). */
-class Reply extends Data.TaggedError("Reply")<{ readonly code: number; readonly details: string }> {}
+/**
+ * A status a handler answers with on purpose (NOT_FOUND, …). A plain value,
+ * not an Error: answering "not found" should not cost a stack trace.
+ */
+class Reply {
+  readonly _tag = "Reply"
+  constructor(readonly code: number, readonly details: string) {}
+}
+
+const reply = (code: number, details: string): Effect.Effect<never, Reply> => Effect.fail(new Reply(code, details))
 
 type Failure = unknown
 
@@ -215,9 +222,8 @@ const statusOfCause = (cause: Cause.Cause<Failure>): grpc.StatusObject => {
   }
 }
 
-/** The status as grpc-js wants it for a failed call (an Error carrying code, details, metadata). */
-const serviceError = (status: grpc.StatusObject): grpc.ServerErrorResponse =>
-  Object.assign(new Error(status.details), { code: status.code, details: status.details, metadata: status.metadata })
+/** The status as grpc-js takes it for a failed call. */
+const serviceError = (status: grpc.StatusObject): Partial<grpc.StatusObject> => status
 
 // ---------------------------------------------------------------------------
 // request helpers
@@ -252,7 +258,7 @@ const settle = Effect.async<void>((resume) => {
 })
 
 const unimplemented = (what: string) =>
-  Effect.fail(new Reply({ code: Status.UNIMPLEMENTED, details: `this server does not serve ${what}` }))
+  reply(Status.UNIMPLEMENTED, `this server does not serve ${what}`)
 
 const hex = (bytes: Uint8Array): string => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("hex")
 
@@ -327,6 +333,10 @@ export const make = (services: Services, options: Options): Effect.Effect<GrpcSe
       fiber.addObserver((exit) => {
         inflight.delete(fiber)
         call.removeListener("cancelled", cancel)
+        if (Exit.isFailure(exit) && Cause.isDie(exit.cause)) {
+          // a bug, not an answer: the client gets INTERNAL, the log gets the cause
+          runFork(Effect.logError("gRPC handler died", exit.cause))
+        }
         done(exit)
       })
     }
@@ -345,7 +355,7 @@ export const make = (services: Services, options: Options): Effect.Effect<GrpcSe
         handler(
           Stream.fromAsyncIterable(
             call as AsyncIterable<Buffer>,
-            (e) => new Reply({ code: Status.CANCELLED, details: `reading the request stream failed: ${String(e)}` })
+            (e) => new Reply(Status.CANCELLED, `reading the request stream failed: ${String(e)}`)
           ),
           call
         ),
@@ -397,7 +407,7 @@ export const make = (services: Services, options: Options): Effect.Effect<GrpcSe
           const digest = yield* digestField("tvix.store.v1.GetPathInfoRequest", "by_output_hash", message.byWhat.value, 20)
           const found = yield* pathInfoService.get(digest)
           if (Option.isNone(found)) {
-            return yield* new Reply({ code: Status.NOT_FOUND, details: `PathInfo ${Nixbase32.encode(digest)} not found` })
+            return yield* reply(Status.NOT_FOUND, `PathInfo ${Nixbase32.encode(digest)} not found`)
           }
           return ProtoConversion.pathInfoToBinary(found.value)
         })
@@ -442,7 +452,7 @@ export const make = (services: Services, options: Options): Effect.Effect<GrpcSe
           const message = yield* decode(StatBlobRequestSchema, request)
           const digest = yield* digestField("tvix.castore.v1.StatBlobRequest", "digest", message.digest, 32)
           const size = yield* blobService.size(digest as B3Digest.B3Digest)
-          if (Option.isNone(size)) return yield* new Reply({ code: Status.NOT_FOUND, details: `blob ${hex(digest)} not found` })
+          if (Option.isNone(size)) return yield* reply(Status.NOT_FOUND, `blob ${hex(digest)} not found`)
           return toBinary(StatBlobResponseSchema, create(StatBlobResponseSchema, { nixfxSize: BigInt(size.value) }))
         })
       ),
@@ -460,7 +470,7 @@ export const make = (services: Services, options: Options): Effect.Effect<GrpcSe
             : undefined
           const stream = yield* blobService.read(digest as B3Digest.B3Digest, range)
           if (Option.isNone(stream)) {
-            return yield* new Reply({ code: Status.NOT_FOUND, details: `blob ${hex(digest)} not found` })
+            return yield* reply(Status.NOT_FOUND, `blob ${hex(digest)} not found`)
           }
           if (ranged) {
             const metadata = new grpc.Metadata()
@@ -497,10 +507,10 @@ export const make = (services: Services, options: Options): Effect.Effect<GrpcSe
           // the request stream just before it reports the cancellation: an upload
           // is only stored when it ended on purpose.
           if (terminated && !sawTerminator) {
-            return yield* new Reply({ code: Status.CANCELLED, details: "the upload ended without its terminator (cancelled)" })
+            return yield* reply(Status.CANCELLED, "the upload ended without its terminator (cancelled)")
           }
           yield* settle
-          if (call.cancelled) return yield* new Reply({ code: Status.CANCELLED, details: "the upload was cancelled" })
+          if (call.cancelled) return yield* reply(Status.CANCELLED, "the upload was cancelled")
           const info = yield* writer.close
           return toBinary(PutBlobResponseSchema, create(PutBlobResponseSchema, { digest: info.digest }))
         }))
@@ -525,7 +535,7 @@ export const make = (services: Services, options: Options): Effect.Effect<GrpcSe
           if (!message.recursive) {
             const found = yield* directoryService.get(digest)
             if (Option.isNone(found)) {
-              return yield* new Reply({ code: Status.NOT_FOUND, details: `directory ${hex(digest)} not found` })
+              return yield* reply(Status.NOT_FOUND, `directory ${hex(digest)} not found`)
             }
             return yield* send(Directory.encode(found.value))
           }
@@ -545,13 +555,11 @@ export const make = (services: Services, options: Options): Effect.Effect<GrpcSe
             settle,
             Effect.suspend(() =>
               call.cancelled
-                ? Effect.fail(new Reply({ code: Status.CANCELLED, details: "the upload was cancelled" }))
+                ? reply(Status.CANCELLED, "the upload was cancelled")
                 : expected !== undefined && expected !== index
-                ? Effect.fail(
-                  new Reply({
-                    code: Status.CANCELLED,
-                    details: `the upload ended after ${index} of the ${expected} directories announced (cancelled)`
-                  })
+                ? reply(
+                  Status.CANCELLED,
+                  `the upload ended after ${index} of the ${expected} directories announced (cancelled)`
                 )
                 : Effect.void
             )

@@ -13,7 +13,6 @@ import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
-import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { GrpcStatusError, Status } from "../GrpcError.js"
@@ -67,22 +66,30 @@ const failedFrom = (context: CallContext, method: string, error: unknown): CallF
   })
 }
 
-/** Retries an idempotent call on the policy's status codes (UNAVAILABLE by default). */
+/**
+ * Retries an idempotent call on the policy's status codes (UNAVAILABLE by
+ * default): exponential backoff from `initialDelay`, doubling, with jitter
+ * (×0.8–1.2), at most `maxDelay`. Nothing is set up until a call fails, so a
+ * call that succeeds costs no more than without retries.
+ */
 export const retrying = <A, R>(
   context: CallContext,
   effect: Effect.Effect<A, CallFailed, R>
 ): Effect.Effect<A, CallFailed, R> => {
   const policy = context.retry
   if (policy === undefined || policy.times <= 0) return effect
-  const maxDelay = policy.maxDelay
-  return Effect.retry(effect, {
-    schedule: Schedule.exponential(policy.initialDelay, 2).pipe(
-      Schedule.jittered,
-      Schedule.modifyDelay((d) => Duration.min(d, maxDelay)),
-      Schedule.intersect(Schedule.recurs(policy.times))
-    ),
-    while: (e) => policy.codes.includes(e.status.code)
-  })
+  const initial = Duration.toMillis(policy.initialDelay)
+  const max = Duration.toMillis(policy.maxDelay)
+  const attempt = (n: number): Effect.Effect<A, CallFailed, R> =>
+    Effect.catchIf(
+      effect,
+      (e) => n < policy.times && policy.codes.includes(e.status.code),
+      () => {
+        const delay = Math.min(max, initial * 2 ** n) * (0.8 + 0.4 * Math.random())
+        return Effect.zipRight(Effect.sleep(Duration.millis(delay)), attempt(n + 1))
+      }
+    )
+  return attempt(0)
 }
 
 /** One unary call. */
