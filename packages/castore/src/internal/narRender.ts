@@ -115,11 +115,16 @@ export class Renderer {
     })
   }
 
+  // The file whose blob is being piped through `pump`.
+  private fileDigest: B3Digest.B3Digest | undefined = undefined
+  private fileSize = 0
+  private seen = 0
+
   private file(node: Node.FileNode): Out {
     const { digest, executable, size } = node
-    return Channel.flatMap(
-      Channel.fromEffect(Effect.mapError(this.blobs.read(digest), (e) => this.blobError(e, digest))),
-      (found) => {
+    return Channel.unwrap(Effect.match(this.blobs.read(digest), {
+      onFailure: (e): Out => Channel.fail(this.blobError(e, digest)),
+      onSuccess: (found): Out => {
         if (Option.isNone(found)) {
           return Channel.fail(
             new NarRenderError({
@@ -132,48 +137,54 @@ export class Renderer {
         }
         const started = this.guard(() => this.writer.fileStart(executable, size))
         if (started !== undefined) return started
-        let seen = 0
-        const mismatch = (actual: string) =>
-          Channel.fail(
-            new NarRenderError({
-              reason: "BlobSizeMismatch",
-              path: this.path(),
-              digest: B3Digest.toHex(digest),
-              description: `the FileNode says ${size} bytes, the blob has ${actual}`
-            })
-          )
-        const pump: Channel.Channel<
-          Chunk.Chunk<Uint8Array>,
-          Chunk.Chunk<Uint8Array>,
-          NarRenderError,
-          BlobServiceError,
-          void,
-          unknown
-        > = Channel.readWithCause({
-          onInput: (input: Chunk.Chunk<Uint8Array>) => {
-            for (const chunk of input) {
-              if (seen + chunk.length > size) return mismatch(`more (at least ${seen + chunk.length})`)
-              seen += chunk.length
-              this.writer.fileChunk(chunk)
-            }
-            return this.out.length === 0 ? pump : Channel.zipRight(this.emit(), pump)
-          },
-          onFailure: (cause) => Channel.failCause(Cause.map(cause, (e) => this.blobError(e, digest))),
-          onDone: () => {
-            if (seen !== size) return mismatch(String(seen))
-            return this.guard(() => this.writer.fileEnd()) ?? Channel.void
-          }
-        })
-        return Channel.pipeTo(Stream.toChannel(found.value), pump)
+        this.fileDigest = digest
+        this.fileSize = size
+        this.seen = 0
+        return Channel.pipeTo(Stream.toChannel(found.value), this.pump)
       }
+    }))
+  }
+
+  private mismatch(actual: string): Out {
+    return Channel.fail(
+      new NarRenderError({
+        reason: "BlobSizeMismatch",
+        path: this.path(),
+        digest: B3Digest.toHex(this.fileDigest!),
+        description: `the FileNode says ${this.fileSize} bytes, the blob has ${actual}`
+      })
     )
   }
 
+  /** Feeds the current blob's chunks to the writer (one channel for all files: no per-file closures). */
+  private readonly pump: Channel.Channel<
+    Chunk.Chunk<Uint8Array>,
+    Chunk.Chunk<Uint8Array>,
+    NarRenderError,
+    BlobServiceError,
+    void,
+    unknown
+  > = Channel.readWithCause({
+    onInput: (input: Chunk.Chunk<Uint8Array>) => {
+      for (const chunk of input) {
+        if (this.seen + chunk.length > this.fileSize) return this.mismatch(`more (at least ${this.seen + chunk.length})`)
+        this.seen += chunk.length
+        this.writer.fileChunk(chunk)
+      }
+      return this.out.length === 0 ? this.pump : Channel.zipRight(this.emit(), this.pump)
+    },
+    onFailure: (cause) => Channel.failCause(Cause.map(cause, (e) => this.blobError(e, this.fileDigest!))),
+    onDone: () => {
+      if (this.seen !== this.fileSize) return this.mismatch(String(this.seen))
+      return this.guard(() => this.writer.fileEnd()) ?? Channel.void
+    }
+  })
+
   private directory(node: Node.DirectoryNode): Out {
     const digest = node.digest
-    return Channel.flatMap(
-      Channel.fromEffect(Effect.mapError(this.directories.get(digest), (e) => this.directoryError(e, digest))),
-      (found) => {
+    return Channel.unwrap(Effect.match(this.directories.get(digest), {
+      onFailure: (e): Out => Channel.fail(this.directoryError(e, digest)),
+      onSuccess: (found): Out => {
         if (Option.isNone(found)) {
           return Channel.fail(
             new NarRenderError({
@@ -187,7 +198,7 @@ export class Renderer {
         const started = this.guard(() => this.writer.directoryStart())
         return started ?? this.entries(found.value.entries, 0)
       }
-    )
+    }))
   }
 
   /** Renders `entries[i..]`, then closes the directory. */
