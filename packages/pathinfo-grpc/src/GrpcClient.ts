@@ -519,7 +519,12 @@ export const make = (
           }
           body = cut.right
         }
-        return Option.some(body.pipe(Stream.ensuring(Scope.close(scope, Exit_void))))
+        const result = body.pipe(Stream.ensuring(Effect.suspend(() => {
+          unclaimed.unregister(scope)
+          return Scope.close(scope, Exit_void)
+        })))
+        unclaimed.register(result, scope, scope)
+        return Option.some(result)
       })
 
     const blobWriter: Effect.Effect<BlobService.BlobWriter, BlobService.BlobServiceError, Scope.Scope> = Effect.gen(
@@ -746,6 +751,15 @@ export const make = (
   })
 
 const Exit_void = Exit.void
+
+/**
+ * A blob read's call stays open until its stream is run. Should a caller drop
+ * the stream without running it, the call is cancelled when the stream is
+ * garbage collected, instead of lingering until the connection closes.
+ */
+const unclaimed = new FinalizationRegistry<Scope.CloseableScope>((scope) => {
+  Effect.runFork(Scope.close(scope, Exit_void))
+})
 
 /** At most `limit` bytes of a byte stream. */
 const takeBytes = <E>(stream: Stream.Stream<Uint8Array, E>, limit: number): Stream.Stream<Uint8Array, E> =>
