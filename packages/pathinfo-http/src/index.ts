@@ -13,5 +13,8 @@ export * as BinaryCacheError from "./BinaryCacheError.js"
 /** Streaming decompression of NAR files by the narinfo `Compression:` field. */
 export * as Decompression from "./Decompression.js"
 
+/** A Nix binary cache server over any store: narinfos rendered and signed, NARs rendered from castore with ranges and zstd, optional uploads. */
+export * as BinaryCacheServer from "./BinaryCacheServer.js"
+
 /** An HttpClient that also reads `file:` URLs, for binary caches on disk (`file:///dir`). */
 export * as FileHttpClient from "./FileHttpClient.js"

@@ -1,0 +1,390 @@
+/**
+ * NARs rendered from castore with random access: the byte layout of a NAR is
+ * computed from its root node and directory closure alone (token sizes follow
+ * from entry names, symlink targets and file sizes), so a byte range is served
+ * by skipping whole subtrees and whole files that lie before it and reading
+ * the first file it touches from an offset (BlobService's ranged read).
+ * Nothing before the range is rendered or read.
+ *
+ * The framing written here is the NAR grammar of `@nixfx/nix-compat/Nar`;
+ * the tests compare every fixture NAR and slices of it at many offsets with
+ * the NARs real Nix wrote.
+ *
+ * @internal
+ */
+import type * as BlobService from "@nixfx/castore/BlobService"
+import type * as DirectoryService from "@nixfx/castore/DirectoryService"
+import { NarRenderError } from "@nixfx/castore/NarRender"
+import * as B3Digest from "@nixfx/castore-nodes/B3Digest"
+import type * as Directory from "@nixfx/castore-nodes/Directory"
+import type * as Node from "@nixfx/castore-nodes/Node"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Stream from "effect/Stream"
+
+// ---------------------------------------------------------------------------
+// wire tokens
+// ---------------------------------------------------------------------------
+
+const utf8 = new TextEncoder()
+
+const padLength = (n: number): number => (8 - (n % 8)) % 8
+
+const writeU64 = (out: Uint8Array, p: number, n: number): void => {
+  let lo = n % 0x1_0000_0000
+  let hi = Math.floor(n / 0x1_0000_0000)
+  for (let i = 0; i < 4; i++) {
+    out[p + i] = lo & 0xff
+    lo = lo >>> 8
+    out[p + 4 + i] = hi & 0xff
+    hi = hi >>> 8
+  }
+}
+
+/** Wire form of one byte string: length (u64 LE), bytes, zero padding to 8. */
+const wireString = (bytes: Uint8Array): Uint8Array => {
+  const out = new Uint8Array(8 + bytes.length + padLength(bytes.length))
+  writeU64(out, 0, bytes.length)
+  out.set(bytes, 8)
+  return out
+}
+
+const tokens = (...parts: ReadonlyArray<string>): Uint8Array => {
+  const encoded = parts.map((p) => wireString(utf8.encode(p)))
+  const out = new Uint8Array(encoded.reduce((n, e) => n + e.length, 0))
+  let p = 0
+  for (const e of encoded) {
+    out.set(e, p)
+    p += e.length
+  }
+  return out
+}
+
+const T_ARCHIVE = tokens("nix-archive-1", "(", "type")
+const T_REGULAR = tokens("regular", "contents")
+const T_EXECUTABLE = tokens("regular", "executable", "", "contents")
+const T_SYMLINK = tokens("symlink", "target")
+const T_DIRECTORY = tokens("directory")
+const T_ENTRY = tokens("entry", "(", "name")
+const T_NODE = tokens("node", "(", "type")
+const T_CLOSE = tokens(")")
+const ZEROS = new Uint8Array(8)
+
+const wireLength = (byteLength: number): number => 8 + byteLength + padLength(byteLength)
+
+// ---------------------------------------------------------------------------
+// layout
+// ---------------------------------------------------------------------------
+
+/** The directories of a closure by hex digest. */
+export type Directories = ReadonlyMap<string, Directory.Directory>
+
+/** Byte sizes of directory bodies, by hex digest (a directory may occur many times in a tree). */
+type SizeMemo = Map<string, number>
+
+const missingDirectory = (path: string, digest: B3Digest.B3Digest): NarRenderError =>
+  new NarRenderError({
+    reason: "MissingDirectory",
+    path,
+    digest: B3Digest.toHex(digest),
+    description: "the directory is not in the closure the directory service returned"
+  })
+
+/** Bytes of a node's body: what follows `type` up to (not including) the node's closing `)`. */
+const bodySize = (node: Node.Node, directories: Directories, memo: SizeMemo, path: string): number => {
+  switch (node._tag) {
+    case "File":
+      return (node.executable ? T_EXECUTABLE.length : T_REGULAR.length) + 8 + node.size + padLength(node.size)
+    case "Symlink":
+      return T_SYMLINK.length + wireLength(utf8.encode(node.target).length)
+    case "Directory": {
+      const key = B3Digest.toHex(node.digest)
+      const known = memo.get(key)
+      if (known !== undefined) return known
+      const directory = directories.get(key)
+      if (directory === undefined) throw missingDirectory(path, node.digest)
+      let size = T_DIRECTORY.length
+      for (const { name, node: child } of directory.entries) {
+        size += entrySize(name, child, directories, memo, path === "/" ? "/" + name : path + "/" + name)
+      }
+      memo.set(key, size)
+      return size
+    }
+  }
+}
+
+const entrySize = (name: string, node: Node.Node, directories: Directories, memo: SizeMemo, path: string): number =>
+  T_ENTRY.length + wireLength(utf8.encode(name).length) + T_NODE.length + bodySize(node, directories, memo, path) +
+  2 * T_CLOSE.length
+
+/**
+ * The size of the NAR of `root`, from the layout alone. Throws a
+ * `NarRenderError` when the closure lacks a directory the tree names.
+ */
+export const narSize = (root: Node.Node, directories: Directories): number =>
+  T_ARCHIVE.length + bodySize(root, directories, new Map(), "/") + T_CLOSE.length
+
+/**
+ * The directory closure of `root` (nothing for a file or symlink), read
+ * with one `getRecursive`.
+ */
+export const loadDirectories = (
+  directoryService: DirectoryService.Service,
+  root: Node.Node
+): Effect.Effect<Directories, NarRenderError> => {
+  if (root._tag !== "Directory") return Effect.succeed(new Map())
+  const out = new Map<string, Directory.Directory>()
+  return Effect.as(
+    Stream.runForEach(
+      directoryService.getRecursive(root.digest),
+      (directory) => Effect.sync(() => out.set(B3Digest.toHex(directory.digest), directory))
+    ).pipe(
+      Effect.mapError((e) =>
+        new NarRenderError({
+          reason: e.reason === "NotFound" ? "MissingDirectory" : "DirectoryService",
+          path: "/",
+          digest: e.digest ?? B3Digest.toHex(root.digest),
+          description: `reading the directory closure: ${e.message}`,
+          cause: e
+        })
+      )
+    ),
+    out
+  )
+}
+
+// ---------------------------------------------------------------------------
+// rendering a range
+// ---------------------------------------------------------------------------
+
+/** Part of one file's contents that a range covers. */
+interface BlobSlice {
+  readonly _tag: "BlobSlice"
+  readonly digest: B3Digest.B3Digest
+  readonly offset: number
+  readonly length: number
+  readonly fileSize: number
+  readonly path: string
+}
+
+type Piece = Uint8Array | BlobSlice
+
+/** Framing is handed on in pieces of about this size (and before every blob). */
+const FRAMING_CHUNK = 64 * 1024
+
+/**
+ * Walks the tree and yields the framing bytes and file slices of the NAR
+ * that fall in `[start, end)`, skipping what lies before `start` without
+ * descending into it and stopping at `end`.
+ */
+class RangeWalker {
+  private pos = 0
+  private pending: Array<Uint8Array> = []
+  private pendingBytes = 0
+  private readonly memo: SizeMemo = new Map()
+
+  constructor(
+    private readonly directories: Directories,
+    private readonly start: number,
+    private readonly end: number
+  ) {}
+
+  /** Accounts for `bytes` at the current position, keeping the part inside the range. */
+  private frame(bytes: Uint8Array): void {
+    const from = this.pos
+    const to = from + bytes.length
+    this.pos = to
+    if (to <= this.start || from >= this.end) return
+    const piece = from >= this.start && to <= this.end
+      ? bytes
+      : bytes.subarray(Math.max(0, this.start - from), Math.min(bytes.length, this.end - from))
+    this.pending.push(piece)
+    this.pendingBytes += piece.length
+  }
+
+  private frameU64(n: number): void {
+    const out = new Uint8Array(8)
+    writeU64(out, 0, n)
+    this.frame(out)
+  }
+
+  private frameString(s: string): void {
+    const bytes = utf8.encode(s)
+    this.frameU64(bytes.length)
+    this.frame(bytes)
+    this.frame(ZEROS.subarray(0, padLength(bytes.length)))
+  }
+
+  /** The framing gathered so far as one array, or nothing. */
+  private take(): Uint8Array | undefined {
+    if (this.pendingBytes === 0) {
+      this.pending = []
+      return undefined
+    }
+    let out: Uint8Array
+    if (this.pending.length === 1) {
+      out = this.pending[0]
+    } else {
+      out = new Uint8Array(this.pendingBytes)
+      let p = 0
+      for (const piece of this.pending) {
+        out.set(piece, p)
+        p += piece.length
+      }
+    }
+    this.pending = []
+    this.pendingBytes = 0
+    return out
+  }
+
+  *pieces(root: Node.Node): Generator<Piece> {
+    this.frame(T_ARCHIVE)
+    yield* this.body(root, "/")
+    this.frame(T_CLOSE)
+    const rest = this.take()
+    if (rest !== undefined) yield rest
+  }
+
+  private *body(node: Node.Node, path: string): Generator<Piece> {
+    switch (node._tag) {
+      case "Symlink": {
+        this.frame(T_SYMLINK)
+        this.frameString(node.target)
+        return
+      }
+      case "File": {
+        this.frame(node.executable ? T_EXECUTABLE : T_REGULAR)
+        this.frameU64(node.size)
+        const from = this.pos
+        const to = from + node.size
+        this.pos = to
+        const s = Math.max(from, this.start)
+        const e = Math.min(to, this.end)
+        if (s < e) {
+          const framing = this.take()
+          if (framing !== undefined) yield framing
+          yield {
+            _tag: "BlobSlice",
+            digest: node.digest,
+            offset: s - from,
+            length: e - s,
+            fileSize: node.size,
+            path
+          }
+        }
+        this.frame(ZEROS.subarray(0, padLength(node.size)))
+        return
+      }
+      case "Directory": {
+        const directory = this.directories.get(B3Digest.toHex(node.digest))
+        if (directory === undefined) throw missingDirectory(path, node.digest)
+        this.frame(T_DIRECTORY)
+        for (const { name, node: child } of directory.entries) {
+          if (this.pos >= this.end) return
+          const childPath = path === "/" ? "/" + name : path + "/" + name
+          const size = entrySize(name, child, this.directories, this.memo, childPath)
+          if (this.pos + size <= this.start) {
+            this.pos += size
+            continue
+          }
+          this.frame(T_ENTRY)
+          this.frameString(name)
+          this.frame(T_NODE)
+          yield* this.body(child, childPath)
+          this.frame(T_CLOSE)
+          this.frame(T_CLOSE)
+          if (this.pendingBytes >= FRAMING_CHUNK) yield this.take()!
+        }
+        return
+      }
+    }
+  }
+}
+
+const sliceError = (slice: BlobSlice, description: string, cause?: BlobService.BlobServiceError): NarRenderError =>
+  new NarRenderError({
+    reason: cause === undefined || cause.reason === "InvalidRange" ? "BlobSizeMismatch" : "BlobService",
+    path: slice.path,
+    digest: B3Digest.toHex(slice.digest),
+    description,
+    ...(cause === undefined ? {} : { cause })
+  })
+
+/** Exactly `slice.length` bytes of the blob from `slice.offset`, or a failure naming the file. */
+const readSlice = (blobs: BlobService.Service, slice: BlobSlice): Stream.Stream<Uint8Array, NarRenderError> =>
+  Stream.unwrap(
+    Effect.map(
+      Effect.mapError(
+        blobs.read(slice.digest, { offset: slice.offset, length: slice.length }),
+        (e) =>
+          sliceError(slice, `reading bytes ${slice.offset}..${slice.offset + slice.length} of the file: ${e.message}`, e)
+      ),
+      Option.match({
+        onNone: () =>
+          Stream.fail(
+            new NarRenderError({
+              reason: "MissingBlob",
+              path: slice.path,
+              digest: B3Digest.toHex(slice.digest),
+              description: `the blob service has no blob for this ${slice.fileSize}-byte file`
+            })
+          ),
+        onSome: (stream) => {
+          let seen = 0
+          return stream.pipe(
+            Stream.mapError((e) => sliceError(slice, `reading the file: ${e.message}`, e)),
+            Stream.mapChunksEffect((chunk) => {
+              for (const c of chunk) seen += c.length
+              return seen > slice.length
+                ? Effect.fail(
+                  sliceError(slice, `asked for ${slice.length} bytes at offset ${slice.offset}, the blob sent more`)
+                )
+                : Effect.succeed(chunk)
+            }),
+            Stream.concat(Stream.suspend(() =>
+              seen === slice.length ? Stream.empty : Stream.fail(
+                sliceError(
+                  slice,
+                  `the FileNode says ${slice.fileSize} bytes, but reading bytes ${slice.offset}..${
+                    slice.offset + slice.length
+                  } of the blob gave only ${seen}`
+                )
+              )
+            ))
+          )
+        }
+      })
+    )
+  )
+
+/**
+ * The bytes `[start, end)` of the NAR of `root`. `directories` must hold the
+ * closure of `root` (see {@link loadDirectories}); `end` must not exceed the
+ * NAR size.
+ */
+export const renderRange = (
+  blobs: BlobService.Service,
+  directories: Directories,
+  root: Node.Node,
+  start: number,
+  end: number
+): Stream.Stream<Uint8Array, NarRenderError> =>
+  Stream.suspend(() => {
+    const iterator = new RangeWalker(directories, start, end).pieces(root)
+    const next = (): Effect.Effect<Option.Option<Piece>, NarRenderError> =>
+      Effect.suspend(() => {
+        try {
+          const r = iterator.next()
+          return Effect.succeed(r.done === true ? Option.none() : Option.some(r.value))
+        } catch (e) {
+          if (e instanceof NarRenderError) return Effect.fail(e)
+          throw e
+        }
+      })
+    return Stream.repeatEffectOption(
+      Effect.flatMap(Effect.mapError(next(), Option.some), (piece) =>
+        Option.isNone(piece) ? Effect.fail(Option.none()) : Effect.succeed(piece.value))
+    ).pipe(
+      Stream.flatMap((piece) => piece instanceof Uint8Array ? Stream.succeed(piece) : readSlice(blobs, piece))
+    )
+  })
