@@ -14,7 +14,7 @@
 //
 // Usage: node packages/castore/bench/import.js [targetMB] [--cpu-prof]
 import { Effect, Layer, Stream } from "effect"
-import { spawnSync } from "node:child_process"
+import { spawn, spawnSync } from "node:child_process"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
@@ -154,9 +154,26 @@ function* generate(targetBytes) {
   if (fill > 0) yield out.subarray(0, fill)
 }
 
-const narStream = (targetBytes) => Stream.fromIteratorSucceed(generate(targetBytes), 1)
+/** The NAR bytes: from a producer process through a pipe (default), or from the generator in this thread. */
+const narStream = (targetBytes, source) => {
+  if (source === "inline") return Stream.fromIteratorSucceed(generate(targetBytes), 1)
+  return Stream.suspend(() => {
+    const producer = spawn(process.execPath, [fileURLToPath(import.meta.url), "--produce", String(targetBytes)], {
+      stdio: ["ignore", "pipe", "inherit"]
+    })
+    return Stream.fromAsyncIterable(producer.stdout, (e) => e)
+  })
+}
 
-const child = async (target, targetBytes) => {
+/** Producer process: writes the NAR to stdout, waiting whenever the pipe is full. */
+const produce = async (targetBytes) => {
+  const out = process.stdout
+  for (const chunk of generate(targetBytes)) {
+    if (!out.write(chunk)) await new Promise((resolve) => out.once("drain", resolve))
+  }
+}
+
+const child = async (target, targetBytes, source) => {
   let layer
   let where
   if (target === "memory") {
@@ -185,9 +202,16 @@ const child = async (target, targetBytes) => {
       let narSize = 0
       let root
       if (target === "generate") {
-        for (const c of generate(targetBytes)) narSize += c.length
+        await Effect.runPromise(
+          Stream.runForEachChunk(narStream(targetBytes, source), (c) =>
+            Effect.sync(() => {
+              for (const b of c) narSize += b.length
+            }))
+        )
       } else {
-        const result = await Effect.runPromise(NarImport.ingest(narStream(targetBytes)).pipe(Effect.provide(layer)))
+        const result = await Effect.runPromise(
+          NarImport.ingest(narStream(targetBytes, source)).pipe(Effect.provide(layer))
+        )
         narSize = result.narSize
         root = result.root
       }
@@ -205,12 +229,20 @@ const child = async (target, targetBytes) => {
 }
 
 const args = process.argv.slice(2)
-if (args[0] === "--child") {
-  await child(args[1], Number(args[2]))
+if (args[0] === "--produce") {
+  await produce(Number(args[1]))
+} else if (args[0] === "--child") {
+  await child(args[1], Number(args[2]), args[3])
 } else {
   const targetMB = Number(args.find((a) => !a.startsWith("--")) ?? 520)
   const prof = args.includes("--cpu-prof")
+  const source = args.includes("--inline") ? "inline" : "pipe"
   const self = fileURLToPath(import.meta.url)
+  console.log(
+    source === "pipe"
+      ? "NAR source: a producer process writing to a pipe (like `nix-store --dump | nixfx nar ingest`)"
+      : "NAR source: the generator in the importing thread"
+  )
   for (const target of ["generate", "memory", "filesystem"]) {
     const r = spawnSync(
       process.execPath,
@@ -219,9 +251,10 @@ if (args[0] === "--child") {
         self,
         "--child",
         target,
-        String(targetMB * 1e6)
+        String(targetMB * 1e6),
+        source
       ],
-      { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] }
+      { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"], maxBuffer: 1 << 20 }
     )
     if (r.status !== 0) {
       console.error(`${target}: child failed with status ${r.status}`)
@@ -236,7 +269,9 @@ if (args[0] === "--child") {
     })
     const first = res.runs[0]
     console.log(
-      `${target.padEnd(11)} ${(first.narSize / 1e6).toFixed(0)} MB: ${figures.join(", ")}; peak RSS ${res.maxRssMB.toFixed(0)} MB` +
+      `${target.padEnd(11)} ${(first.narSize / 1e6).toFixed(0)} MB: ${figures.join(", ")}; peak RSS ${
+        res.maxRssMB.toFixed(0)
+      } MB` +
         (res.where ? `; blobs in ${Path.dirname(res.where)} (${first.blobFiles} blob files)` : "") +
         (first.root ? `; root directory size ${first.root.size}` : "")
     )
