@@ -42,21 +42,6 @@ const lossy = new TextDecoder("utf-8", { fatal: false })
 
 const EMPTY = new Uint8Array(0)
 
-/** Files up to this size that arrive in several chunks of one batch are joined and stored in one call. */
-const JOIN_BELOW = 1024 * 1024
-
-/** The contents of the FileChunk events `events[from..to)`, joined. */
-const join = (events: ReadonlyArray<Nar.Event>, from: number, to: number, size: number): Uint8Array => {
-  const out = new Uint8Array(size)
-  let p = 0
-  for (let k = from; k < to; k++) {
-    const chunk = (events[k] as Nar.FileChunk).chunk
-    out.set(chunk, p)
-    p += chunk.length
-  }
-  return out
-}
-
 /**
  * The parser's handler: records events for the builder and keeps the raw path
  * of the node being parsed, for error messages about the NAR itself.
@@ -177,17 +162,16 @@ class Builder {
         case "FileStart": {
           this.executable = ev.executable
           this.fileSize = ev.size
-          // A file whose contents and end are all in this batch is stored in one call.
-          let j = i
-          while (j < n && events[j]._tag === "FileChunk") j++
-          if (j < n && events[j]._tag === "FileEnd" && (j - i <= 1 || ev.size <= JOIN_BELOW)) {
-            const bytes = j === i
-              ? EMPTY
-              : j === i + 1
-              ? (events[i] as Nar.FileChunk).chunk
-              : join(events, i, j, ev.size)
-            const next = j + 1
-            return Effect.matchEffect(this.blobs.putBytes(bytes), {
+          // A file whose contents and end are in this batch (one input buffer, so at most
+          // one FileChunk) is stored with a single putBytes call, without a writer.
+          const whole = events[i]?._tag === "FileEnd"
+            ? EMPTY
+            : events[i]?._tag === "FileChunk" && events[i + 1]?._tag === "FileEnd"
+            ? (events[i] as Nar.FileChunk).chunk
+            : undefined
+          if (whole !== undefined) {
+            const next = whole === EMPTY ? i + 1 : i + 2
+            return Effect.matchEffect(this.blobs.putBytes(whole), {
               onFailure: (e) => Effect.fail(this.blobError(e)),
               onSuccess: (info) => this.fileStored(info) ?? this.step(events, next)
             })
