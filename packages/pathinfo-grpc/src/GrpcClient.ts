@@ -40,9 +40,11 @@ import * as DirectoryService from "@nixfx/castore/DirectoryService"
 import type * as NarRender from "@nixfx/castore/NarRender"
 import * as Nixbase32 from "@nixfx/nix-compat/Nixbase32"
 import * as StorePath from "@nixfx/nix-compat/StorePath"
+import type * as PathInfo from "@nixfx/pathinfo/PathInfo"
 import * as PathInfoError from "@nixfx/pathinfo/PathInfoError"
 import * as PathInfoService from "@nixfx/pathinfo/PathInfoService"
 import * as StoreComposition from "@nixfx/pathinfo/StoreComposition"
+import * as Chunk from "effect/Chunk"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -356,7 +358,16 @@ export const make = (
           return Stream.fromIterable(Option.toArray(first)).pipe(
             Stream.concat(call.rest(stream)),
             Stream.mapError(pathInfoFailure("list")),
-            Stream.mapEffect((bytes) => decodePathInfo(bytes))
+            // a whole batch per step: messages arrive in chunks (see call.rest)
+            Stream.mapChunksEffect((chunk) => {
+              const out: Array<PathInfo.PathInfo> = []
+              for (const bytes of chunk) {
+                const decoded = decodePathInfo(bytes)
+                if (Either.isLeft(decoded)) return Effect.fail(decoded.left)
+                out.push(decoded.right)
+              }
+              return Effect.succeed(Chunk.unsafeFromArray(out))
+            })
           )
         }).pipe(Effect.mapError(pathInfoFailure("list")))
       )

@@ -36,6 +36,7 @@ import * as NarRender from "@nixfx/castore/NarRender"
 import * as Nixbase32 from "@nixfx/nix-compat/Nixbase32"
 import * as PathInfoService from "@nixfx/pathinfo/PathInfoService"
 import * as Cause from "effect/Cause"
+import * as Chunk from "effect/Chunk"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -365,22 +366,40 @@ export const make = (services: Services, options: Options): Effect.Effect<GrpcSe
         }
       )
 
+    /** Waits until the call's buffer has room again. */
+    const drained = (call: Stream_): Effect.Effect<void> =>
+      Effect.async<void>((resume) => {
+        const done = () => resume(Effect.void)
+        call.once("drain", done)
+        return Effect.sync(() => call.removeListener("drain", done))
+      })
+
     /** Writes one message, waiting while the call's buffer is full. */
     const write = (call: Stream_) => (bytes: Uint8Array): Effect.Effect<void> =>
-      Effect.suspend(() =>
-        call.write(wire.toBuffer(bytes))
-          ? Effect.void
-          : Effect.async<void>((resume) => {
-            const drained = () => resume(Effect.void)
-            call.once("drain", drained)
-            return Effect.sync(() => call.removeListener("drain", drained))
-          })
-      )
+      Effect.suspend(() => (call.write(wire.toBuffer(bytes)) ? Effect.void : drained(call)))
+
+    /** Writes messages in order, waiting only when the call's buffer is full. */
+    const writeAll = (call: Stream_) => (messages: Iterable<Uint8Array>): Effect.Effect<void> =>
+      Effect.suspend(() => {
+        const it = messages[Symbol.iterator]()
+        const loop = (): Effect.Effect<void> => {
+          for (let r = it.next(); r.done !== true; r = it.next()) {
+            if (!call.write(wire.toBuffer(r.value))) return Effect.zipRight(drained(call), Effect.suspend(loop))
+          }
+          return Effect.void
+        }
+        return loop()
+      })
 
     const serverStream = (
-      handler: (request: Buffer, write: (bytes: Uint8Array) => Effect.Effect<void>, call: Stream_) => Effect.Effect<void, Failure>
+      handler: (
+        request: Buffer,
+        write: (bytes: Uint8Array) => Effect.Effect<void>,
+        call: Stream_,
+        writeMany: (messages: Iterable<Uint8Array>) => Effect.Effect<void>
+      ) => Effect.Effect<void, Failure>
     ): grpc.handleServerStreamingCall<Buffer, Buffer> => (call) =>
-      run(call, handler(call.request, write(call), call), (exit) => {
+      run(call, handler(call.request, write(call), call, writeAll(call)), (exit) => {
         if (call.cancelled) return
         if (Exit.isSuccess(exit)) call.end()
         else call.emit("error", serviceError(statusOfCause(exit.cause)))
@@ -436,10 +455,10 @@ export const make = (services: Services, options: Options): Effect.Effect<GrpcSe
           return toBinary(CalculateNARResponseSchema, ProtoConversion.calculateNarResponseToProto(result))
         })
       ),
-      List: serverStream((_request, send) =>
+      List: serverStream((_request, _send, _call, sendAll) =>
         pathInfoService === undefined
           ? unimplemented("PathInfoService")
-          : Stream.runForEach(pathInfoService.list, (p) => send(ProtoConversion.pathInfoToBinary(p)))
+          : Stream.runForEachChunk(pathInfoService.list, (chunk) => sendAll(Chunk.map(chunk, ProtoConversion.pathInfoToBinary)))
       )
     }
 
@@ -520,7 +539,7 @@ export const make = (services: Services, options: Options): Effect.Effect<GrpcSe
     // -- DirectoryService -----------------------------------------------------
 
     const directoryHandlers: grpc.UntypedServiceImplementation = {
-      Get: serverStream((request, send) =>
+      Get: serverStream((request, send, _call, sendAll) =>
         Effect.gen(function*() {
           if (directoryService === undefined) return yield* unimplemented("DirectoryService")
           const message = yield* decode(GetDirectoryRequestSchema, request)
@@ -539,7 +558,7 @@ export const make = (services: Services, options: Options): Effect.Effect<GrpcSe
             }
             return yield* send(Directory.encode(found.value))
           }
-          yield* Stream.runForEach(directoryService.getRecursive(digest), (d) => send(Directory.encode(d)))
+          yield* Stream.runForEachChunk(directoryService.getRecursive(digest), (chunk) => sendAll(Chunk.map(chunk, Directory.encode)))
         })
       ),
       Put: clientStream((messages, call) =>
