@@ -504,38 +504,34 @@ export const make = (
           ...(ranged && range.length !== undefined ? { nixfxLength: BigInt(range.length) } : {})
         })
         // The call outlives this effect (the stream returned continues it), so it
-        // gets a scope of its own, closed when the stream ends or fails here.
+        // gets a scope of its own: closed here unless a stream is handed out
+        // (failure, none, interruption), and by the stream when it ends.
         const scope = yield* Scope.make()
-        const opened = yield* Effect.either(openWithFirst(paths.blobRead, toBinary(ReadBlobRequestSchema, request), scope))
-        if (Either.isLeft(opened)) {
-          yield* Scope.close(scope, Exit_void)
-          const failed = opened.left
-          if (failed.status.code === Status.NOT_FOUND && failed.trailer === undefined) return Option.none()
-          return yield* Effect.fail(blobFailure(digest)(failed))
-        }
-        const { first, stream } = opened.right
-        const honoured = stream.headers()?.get(wire.readRangeHeader)[0] === wire.readRangeHonoured
-        let body: Stream.Stream<Uint8Array, BlobService.BlobServiceError>
-        if (!ranged || honoured) {
-          body = Stream.fromIterable(Option.toArray(first)).pipe(
-            Stream.concat(call.rest(stream)),
-            Stream.mapError(blobFailure(digest)),
-            Stream.mapEffect((bytes) => Effect.mapError(wire.decodeBlobChunk(bytes), invalidBlobMessage(digest, "BlobChunk")))
-          )
-        } else {
-          const cut = yield* Effect.either(cutRange(digest, range, stream, first))
-          if (Either.isLeft(cut)) {
-            yield* Scope.close(scope, Exit_void)
-            return yield* Effect.fail(cut.left)
+        let handedOut = false
+        return yield* Effect.gen(function*() {
+          const opened = yield* Effect.either(openWithFirst(paths.blobRead, toBinary(ReadBlobRequestSchema, request), scope))
+          if (Either.isLeft(opened)) {
+            const failed = opened.left
+            if (failed.status.code === Status.NOT_FOUND && failed.trailer === undefined) return Option.none()
+            return yield* Effect.fail(blobFailure(digest)(failed))
           }
-          body = cut.right
-        }
-        const result = body.pipe(Stream.ensuring(Effect.suspend(() => {
-          unclaimed.unregister(scope)
-          return Scope.close(scope, Exit_void)
-        })))
-        unclaimed.register(result, scope, scope)
-        return Option.some(result)
+          const { first, stream } = opened.right
+          const honoured = stream.headers()?.get(wire.readRangeHeader)[0] === wire.readRangeHonoured
+          const body: Stream.Stream<Uint8Array, BlobService.BlobServiceError> = !ranged || honoured
+            ? Stream.fromIterable(Option.toArray(first)).pipe(
+              Stream.concat(call.rest(stream)),
+              Stream.mapError(blobFailure(digest)),
+              Stream.mapEffect((bytes) => Effect.mapError(wire.decodeBlobChunk(bytes), invalidBlobMessage(digest, "BlobChunk")))
+            )
+            : yield* cutRange(digest, range, stream, first)
+          const result = body.pipe(Stream.ensuring(Effect.suspend(() => {
+            unclaimed.unregister(scope)
+            return Scope.close(scope, Exit_void)
+          })))
+          unclaimed.register(result, scope, scope)
+          handedOut = true
+          return Option.some(result)
+        }).pipe(Effect.onExit(() => (handedOut ? Effect.void : Scope.close(scope, Exit_void))))
       })
 
     const blobWriter: Effect.Effect<BlobService.BlobWriter, BlobService.BlobServiceError, Scope.Scope> = Effect.gen(

@@ -279,7 +279,7 @@ const parseAddress = (address: string): Either.Either<{ readonly bind: string; r
 // the server
 // ---------------------------------------------------------------------------
 
-type Stream_ = grpc.ServerWritableStream<Buffer, Buffer>
+type WritableCall = grpc.ServerWritableStream<Buffer, Buffer>
 
 /** What every server call offers: cancellation. */
 interface AnyCall {
@@ -342,15 +342,22 @@ export const make = (services: Services, options: Options): Effect.Effect<GrpcSe
       })
     }
 
-    const unary = (handler: (request: Buffer, call: grpc.ServerUnaryCall<Buffer, Buffer>) => Effect.Effect<Uint8Array, Failure>): grpc.handleUnaryCall<Buffer, Buffer> => (call, callback) =>
+    const unary = (
+      handler: (request: Buffer, call: grpc.ServerUnaryCall<Buffer, Buffer>) => Effect.Effect<Uint8Array, Failure>
+    ): grpc.handleUnaryCall<Buffer, Buffer> =>
+    (call, callback) =>
       run(call, handler(call.request, call), (exit) => {
         if (Exit.isSuccess(exit)) callback(null, wire.toBuffer(exit.value))
         else callback(serviceError(statusOfCause(exit.cause)))
       })
 
     const clientStream = (
-      handler: (messages: Stream.Stream<Buffer, Reply>, call: grpc.ServerReadableStream<Buffer, Buffer>) => Effect.Effect<Uint8Array, Failure>
-    ): grpc.handleClientStreamingCall<Buffer, Buffer> => (call, callback) =>
+      handler: (
+        messages: Stream.Stream<Buffer, Reply>,
+        call: grpc.ServerReadableStream<Buffer, Buffer>
+      ) => Effect.Effect<Uint8Array, Failure>
+    ): grpc.handleClientStreamingCall<Buffer, Buffer> =>
+    (call, callback) =>
       run(
         call,
         handler(
@@ -367,7 +374,7 @@ export const make = (services: Services, options: Options): Effect.Effect<GrpcSe
       )
 
     /** Waits until the call's buffer has room again. */
-    const drained = (call: Stream_): Effect.Effect<void> =>
+    const drained = (call: WritableCall): Effect.Effect<void> =>
       Effect.async<void>((resume) => {
         const done = () => resume(Effect.void)
         call.once("drain", done)
@@ -375,11 +382,11 @@ export const make = (services: Services, options: Options): Effect.Effect<GrpcSe
       })
 
     /** Writes one message, waiting while the call's buffer is full. */
-    const write = (call: Stream_) => (bytes: Uint8Array): Effect.Effect<void> =>
+    const write = (call: WritableCall) => (bytes: Uint8Array): Effect.Effect<void> =>
       Effect.suspend(() => (call.write(wire.toBuffer(bytes)) ? Effect.void : drained(call)))
 
     /** Writes messages in order, waiting only when the call's buffer is full. */
-    const writeAll = (call: Stream_) => (messages: Iterable<Uint8Array>): Effect.Effect<void> =>
+    const writeAll = (call: WritableCall) => (messages: Iterable<Uint8Array>): Effect.Effect<void> =>
       Effect.suspend(() => {
         const it = messages[Symbol.iterator]()
         const loop = (): Effect.Effect<void> => {
@@ -395,10 +402,11 @@ export const make = (services: Services, options: Options): Effect.Effect<GrpcSe
       handler: (
         request: Buffer,
         write: (bytes: Uint8Array) => Effect.Effect<void>,
-        call: Stream_,
+        call: WritableCall,
         writeMany: (messages: Iterable<Uint8Array>) => Effect.Effect<void>
       ) => Effect.Effect<void, Failure>
-    ): grpc.handleServerStreamingCall<Buffer, Buffer> => (call) =>
+    ): grpc.handleServerStreamingCall<Buffer, Buffer> =>
+    (call) =>
       run(call, handler(call.request, write(call), call, writeAll(call)), (exit) => {
         if (call.cancelled) return
         if (Exit.isSuccess(exit)) call.end()
