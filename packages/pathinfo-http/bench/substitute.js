@@ -303,10 +303,6 @@ try {
       console.log(`  (unbzip2-stream ${fmt(all.length / MB / seconds)} MB/s)`)
     }
   }
-  const zstdRaw = zstd.compress(all)
-  const t0 = performance.now()
-  zstd.decompress(zstdRaw)
-  console.log(`  (zstd one-shot, no streaming: ${fmt(all.length / MB / ((performance.now() - t0) / 1000))} MB/s)`)
 } finally {
   Fs.rmSync(root, { recursive: true, force: true })
 }
