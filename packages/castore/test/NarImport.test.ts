@@ -299,6 +299,28 @@ describe("NarImport rejects", () => {
       assert.deepStrictEqual(yield* visible(expectedDirectories(path.narHash)), [])
     }).pipe(Effect.provide(memory)))
 
+  it.effect("a blob service whose putBytes fails (small files): typed error, no directory visible", () =>
+    Effect.gen(function*() {
+      const { nar, path } = fixture("fx-tree")
+      const real = yield* BlobService.BlobService
+      let calls = 0
+      const failing = BlobService.BlobService.of({
+        ...real,
+        putBytes: (bytes: Uint8Array) =>
+          ++calls > 10
+            ? Effect.fail(new BlobServiceError({ reason: "Storage", description: "quota exceeded" }))
+            : real.putBytes(bytes)
+      })
+      const err = yield* Effect.flip(
+        NarImport.ingest(narStream(nar, 300)).pipe(Effect.provideService(BlobService.BlobService, failing))
+      )
+      assert.strictEqual(err._tag, "NarImportError")
+      if (err._tag !== "NarImportError") return
+      assert.strictEqual(err.reason, "BlobService")
+      assert.match(err.message, /^NAR import failed at \/\S.*: storing file contents: blob service: quota exceeded$/)
+      assert.deepStrictEqual(yield* visible(expectedDirectories(path.narHash)), [])
+    }).pipe(Effect.provide(memory)))
+
   it.effect("a failing input stream passes its error through, no directory visible", () =>
     Effect.gen(function*() {
       const { nar, path } = fixture("fx-tree")

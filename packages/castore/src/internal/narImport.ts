@@ -42,6 +42,9 @@ const lossy = new TextDecoder("utf-8", { fatal: false })
 
 const EMPTY = new Uint8Array(0)
 
+/** Files up to this size that span input buffers are collected and stored whole (no writer, no Scope). */
+const COLLECT_BELOW = 256 * 1024
+
 /**
  * The parser's handler: records events for the builder and keeps the raw path
  * of the node being parsed, for error messages about the NAR itself.
@@ -104,7 +107,9 @@ class Builder {
   /** Names from the root to the node being built. */
   private readonly names: Array<PathComponent.PathComponent> = []
 
-  // The file being written.
+  // The file being written: collected in memory (small) or through a writer (large).
+  private collected: Uint8Array | undefined = undefined
+  private collectedFill = 0
   private writer: BlobWriter | undefined = undefined
   private fileScope: Scope.CloseableScope | undefined = undefined
   private executable = false
@@ -171,25 +176,51 @@ class Builder {
             : undefined
           if (whole !== undefined) {
             const next = whole === EMPTY ? i + 1 : i + 2
-            return Effect.matchEffect(this.blobs.putBytes(whole), {
-              onFailure: (e) => Effect.fail(this.blobError(e)),
-              onSuccess: (info) => this.fileStored(info) ?? this.step(events, next)
-            })
+            return this.putWhole(whole, events, next)
+          }
+          // A small file that continues in the next input buffer is collected here
+          // and stored whole; only large files go through a (scoped) blob writer.
+          if (ev.size <= COLLECT_BELOW) {
+            this.collected = new Uint8Array(ev.size)
+            this.collectedFill = 0
+            break
           }
           return Effect.flatMap(this.openFile(), () => this.step(events, i))
         }
         case "FileChunk":
+          if (this.collected !== undefined) {
+            this.collected.set(ev.chunk, this.collectedFill)
+            this.collectedFill += ev.chunk.length
+            break
+          }
           return Effect.matchEffect(this.writer!.write(ev.chunk), {
             onFailure: (e) => Effect.fail(this.blobError(e)),
             onSuccess: () => this.step(events, i)
           })
         case "FileEnd":
+          if (this.collected !== undefined) {
+            const bytes = this.collected
+            this.collected = undefined
+            return this.putWhole(bytes, events, i)
+          }
           return Effect.flatMap(this.closeFile(), () => this.step(events, i))
         case "DirectoryEnd":
           return Effect.flatMap(this.closeDirectory(), () => this.step(events, i))
       }
     }
     return Effect.void
+  }
+
+  /** Stores a whole file's contents in one call, then goes on with `events[next..]`. */
+  private putWhole(
+    bytes: Uint8Array,
+    events: ReadonlyArray<Nar.Event>,
+    next: number
+  ): Effect.Effect<void, NarImportError> {
+    return Effect.matchEffect(this.blobs.putBytes(bytes), {
+      onFailure: (e) => Effect.fail(this.blobError(e)),
+      onSuccess: (info) => this.fileStored(info) ?? this.step(events, next)
+    })
   }
 
   private place(node: Node.Node): void {
