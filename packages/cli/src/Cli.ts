@@ -7,6 +7,7 @@ import * as NarinfoVerify from "./NarinfoVerify.js"
 import * as NarIngest from "./NarIngest.js"
 import * as PathInfoCommand from "./PathInfoCommand.js"
 import * as ServeGrpc from "./ServeGrpc.js"
+import * as ServeHttp from "./ServeHttp.js"
 
 const narinfo = Command.make("narinfo").pipe(
   Command.withDescription("Work with .narinfo files"),
@@ -20,7 +21,7 @@ const nar = Command.make("nar").pipe(
 
 const serve = Command.make("serve").pipe(
   Command.withDescription("Serve a store to other programs"),
-  Command.withSubcommands([ServeGrpc.command])
+  Command.withSubcommands([ServeGrpc.command, ServeHttp.command])
 )
 
 export const root = Command.make("nixfx").pipe(

@@ -1,29 +1,10 @@
 import { describe, expect, it } from "@effect/vitest"
-import { spawn } from "node:child_process"
 import { readFileSync } from "node:fs"
 import { join } from "node:path"
-import { cliPath, fixturesDir, runCli } from "./runCli.js"
+import { fixturesDir, runCli, startCli } from "./runCli.js"
 
 const key = readFileSync(join(fixturesDir, "keys", "test-cache-1.public"), "utf8").trim()
 const app = "/nix/store/nyiw7bjzqq5k276s660r6xya32zqjdf0-fx-app-1.0"
-
-/** Starts `nixfx serve grpc …` and resolves with the URL it prints first. */
-const startServer = (args: ReadonlyArray<string>) => {
-  const child = spawn(process.execPath, [cliPath, "serve", "grpc", ...args], { stdio: ["ignore", "pipe", "pipe"] })
-  let stderr = ""
-  child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()))
-  const url = new Promise<string>((resolve, reject) => {
-    let stdout = ""
-    child.stdout.on("data", (chunk: Buffer) => {
-      stdout += chunk.toString()
-      const newline = stdout.indexOf("\n")
-      if (newline >= 0) resolve(stdout.slice(0, newline))
-    })
-    child.on("exit", (code) => reject(new Error(`serve grpc exited with ${code}: ${stderr}`)))
-  })
-  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)))
-  return { child, url, exited, stderr: () => stderr }
-}
 
 describe("nixfx serve grpc", () => {
   it("serves a store that path-info and copy reach with a grpc+http:// URL, and stops cleanly on SIGINT", async () => {
@@ -40,8 +21,8 @@ describe("nixfx serve grpc", () => {
         }
       }
     })
-    const server = startServer(["--store", document, "--listen", "127.0.0.1:0"])
-    const url = await server.url
+    const server = startCli(["serve", "grpc", "--store", document, "--listen", "127.0.0.1:0"])
+    const url = await server.firstLine
     expect(url).toMatch(/^grpc\+http:\/\/127\.0\.0\.1:\d+$/)
 
     const info = await runCli(["path-info", "--json", "--store", url, app])
