@@ -240,7 +240,7 @@ const child = async (target, targetBytes, source) => {
       if (target === "filesystem") {
         for (const d of Fs.readdirSync(Path.join(where, "blobs"))) files += Fs.readdirSync(Path.join(where, "blobs", d)).length
       }
-      runs.push({ narSize, ms, cpuMs, blobFiles: files || undefined, root: root && { type: root._tag, size: root.size } })
+      runs.push({ narSize, ms, cpuMs, maxRssMB: process.resourceUsage().maxRSS / 1024, blobFiles: files || undefined, root: root && { type: root._tag, size: root.size } })
     }
     console.log(JSON.stringify({ target, where, runs, maxRssMB: process.resourceUsage().maxRSS / 1024 }))
   } finally {
@@ -256,7 +256,7 @@ if (args[0] === "--produce") {
 } else {
   const targetMB = Number(args.find((a) => !a.startsWith("--")) ?? 520)
   const prof = args.includes("--cpu-prof")
-  const source = args.includes("--inline") ? "inline" : "pipe"
+  const source = args.includes("--pipe") ? "pipe" : "inline"
   const self = fileURLToPath(import.meta.url)
   console.log(
     source === "pipe"
@@ -288,13 +288,11 @@ if (args[0] === "--produce") {
       const label = res.runs.length === 1 ? "" : i === 0 ? "cold " : "warm "
       return `${label}${(run.ms / 1000).toFixed(2)} s = ${mbps.toFixed(0)} MB/s (main thread CPU ${
         (run.cpuMs / 1000).toFixed(2)
-      } s = ${cpuMbps.toFixed(0)} MB/s of CPU)`
+      } s = ${cpuMbps.toFixed(0)} MB/s of CPU; peak RSS so far ${run.maxRssMB.toFixed(0)} MB)`
     })
     const first = res.runs[0]
     console.log(
-      `${target.padEnd(11)} ${(first.narSize / 1e6).toFixed(0)} MB: ${figures.join(", ")}; peak RSS ${
-        res.maxRssMB.toFixed(0)
-      } MB` +
+      `${target.padEnd(11)} ${(first.narSize / 1e6).toFixed(0)} MB: ${figures.join(", ")}` +
         (res.where ? `; blobs in ${Path.dirname(res.where)} (${first.blobFiles} blob files)` : "") +
         (first.root ? `; root directory size ${first.root.size}` : "")
     )
