@@ -283,7 +283,8 @@ export const make = (
     if (!Number.isSafeInteger(retries) || retries < 0) {
       return yield* Effect.fail(configError(options.url, "field", `retries must be a non-negative integer, got ${retries}`))
     }
-    const client = yield* HttpClient.HttpClient
+    // Requests still get spans; trace headers are not sent to the cache.
+    const client = HttpClient.withTracerPropagation(yield* HttpClient.HttpClient, false)
     const onEvent = options.onEvent
     const emit = onEvent === undefined ? undefined : (e: Event) => onEvent(e)
     const frankenbuilds: Array<FrankenbuildDetected> = []

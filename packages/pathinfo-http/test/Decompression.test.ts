@@ -12,6 +12,9 @@ import { manifest, readFixture } from "./support/fixtures.js"
 const require = createRequire(import.meta.url)
 const zstd = require("zstd-napi") as { compress: (data: Uint8Array) => Buffer }
 const lzma = require("lzma-native") as { compress: (data: Uint8Array) => Promise<Buffer> }
+const lzmaStreams = require("lzma-native") as {
+  createStream: (coder: "aloneEncoder", options: { readonly preset: number }) => import("node:stream").Transform
+}
 
 /** `bytes` cut into pieces of `size`. */
 const split = (bytes: Uint8Array, size: number): Array<Uint8Array> => {
@@ -119,6 +122,24 @@ describe("Decompression failures", () => {
         const e = yield* Effect.flip(Stream.runDrain(Decompression.decompress(c)(input)))
         assert.strictEqual(e, "boom", c)
       }
+    }))
+})
+
+describe("Decompression: lzma (the .lzma format Nix can also write)", () => {
+  it.effect("decodes what liblzma's alone encoder wrote", () =>
+    Effect.gen(function*() {
+      const p = manifest.caches.none.paths.find((q) => q.name === "fx-tree")!
+      const nar = readFixture(`${manifest.caches.none.dir}/${p.url}`)
+      const encoded = yield* Effect.async<Buffer>((resume) => {
+        const parts: Array<Buffer> = []
+        const encoder = lzmaStreams.createStream("aloneEncoder", { preset: 6 })
+        encoder.on("data", (d: Buffer) => parts.push(d))
+        encoder.on("end", () => resume(Effect.succeed(Buffer.concat(parts))))
+        encoder.end(nar)
+      })
+      assert.isTrue(encoded.subarray(0, 1)[0] !== 0xfd, "not an .xz stream")
+      const out = yield* decode("lzma", split(encoded, 100))
+      assert.strictEqual(sri(out), p.narHashSRI)
     }))
 })
 
