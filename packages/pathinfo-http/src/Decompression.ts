@@ -116,10 +116,8 @@ export const parse = (s: string): Either.Either<Compression, UnsupportedCompress
  * `undefined` when it needs more input; `end` says the input is over (it
  * throws when the input stopped in the middle of the data), after which
  * `next` returns what is left.
- *
- * @internal
  */
-export interface SyncDecoder {
+interface SyncDecoder {
   readonly feed: (input: Uint8Array) => void
   readonly next: () => Uint8Array | undefined
   readonly end: () => void
