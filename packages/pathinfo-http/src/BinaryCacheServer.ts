@@ -61,6 +61,7 @@ import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequest"
+import * as NodeStream from "@effect/platform-node/NodeStream"
 import * as BlobService from "@nixfx/castore/BlobService"
 import * as DirectoryService from "@nixfx/castore/DirectoryService"
 import { NarRenderError } from "@nixfx/castore/NarRender"
@@ -406,8 +407,9 @@ const plain = (status: number, text: string, headers?: Record<string, string>): 
     headers: { "cache-control": "no-store", ...headers }
   })
 
+/** (Closes the connection: a refused request's body is left unread.) */
 const methodNotAllowed = (allow: string): HttpServerResponse.HttpServerResponse =>
-  plain(405, `method not allowed here (allowed: ${allow})`, { allow })
+  plain(405, `method not allowed here (allowed: ${allow})`, { allow, connection: "close" })
 
 const notFound = (what: string) => plain(404, `${what} is not in this cache`)
 
@@ -426,6 +428,27 @@ const statusOfPutError = (e: PathInfoServiceError): 400 | 409 | 500 | 501 => {
     case "StorageError":
       return 500
   }
+}
+
+/**
+ * The request body. Under the Node adapter the stream is read without
+ * destroying the request when reading stops early (an upload refused
+ * half-way), which would cut the connection before the answer is sent.
+ */
+const requestBody = (request: HttpServerRequest.HttpServerRequest): Stream.Stream<Uint8Array, Error> => {
+  let incoming: http.IncomingMessage | undefined
+  try {
+    incoming = NodeHttpServerRequest.toIncomingMessage(request)
+  } catch {
+    incoming = undefined
+  }
+  if (!(incoming instanceof http.IncomingMessage)) return Stream.mapError(request.stream, (e) => new Error(e.message))
+  const source = incoming
+  return NodeStream.fromReadable<Error>(
+    () => source,
+    (e) => (e instanceof Error ? e : new Error(String(e))),
+    { closeOnDone: false }
+  )
 }
 
 /** Cuts the connection of a request whose body failed half-way (Node only; elsewhere a no-op). */
@@ -472,8 +495,8 @@ const makeApp_ = (
   streams: Effect.Semaphore
 ) => {
   /** Takes a NAR stream slot for the rest of the request, or `false` after waiting too long. */
-  const takeStream: Effect.Effect<boolean, never, Scope.Scope> = Effect.uninterruptibleMask((restore) =>
-    Effect.flatMap(Effect.timeoutOption(restore(streams.take(1)), config.narStreamWait), (taken) =>
+  const takeStream: Effect.Effect<boolean, never, Scope.Scope> = Effect.uninterruptible(
+    Effect.flatMap(Effect.timeoutOption(Effect.interruptible(streams.take(1)), config.narStreamWait), (taken) =>
       Option.isNone(taken)
         ? Effect.succeed(false)
         : Effect.as(Effect.addFinalizer(() => streams.release(1)), true))
@@ -587,18 +610,22 @@ const makeApp_ = (
     })
 
   const unauthorized = plain(401, "uploads need a valid token (Authorization: Bearer <token>)", {
-    "www-authenticate": `Bearer realm="nixfx binary cache", Basic realm="nixfx binary cache"`
+    "www-authenticate": `Bearer realm="nixfx binary cache", Basic realm="nixfx binary cache"`,
+    connection: "close"
   })
 
+  // The body of a refused upload may be partly unread: close the connection after answering.
   const rejected = (e: UploadRejected) =>
-    e.status === 500 ? storeFailure("upload", e) : Effect.succeed(plain(e.status, e.detail))
+    e.status === 500
+      ? Effect.map(storeFailure("upload", e), HttpServerResponse.setHeader("connection", "close"))
+      : Effect.succeed(plain(e.status, e.detail, { connection: "close" }))
 
   /** The body as text, at most `limit` bytes. */
   const readText = (request: HttpServerRequest.HttpServerRequest, limit: number) =>
     Effect.suspend(() => {
       const chunks: Array<Uint8Array> = []
       let size = 0
-      return Stream.runForEach(request.stream, (chunk) => {
+      return Stream.runForEach(requestBody(request), (chunk) => {
         size += chunk.length
         if (size > limit) {
           return Effect.fail(new UploadRejected({ status: 413, detail: `the narinfo is larger than ${limit} bytes` }))
@@ -620,7 +647,7 @@ const makeApp_ = (
   ) =>
     Effect.gen(function*() {
       if (!(yield* takeStream)) return busy
-      const result = yield* Effect.either(importNar(store, route.key, route.compression, request.stream))
+      const result = yield* Effect.either(importNar(store, route.key, route.compression, requestBody(request)))
       if (Either.isLeft(result)) return yield* rejected(result.left)
       nars.add(result.right)
       return HttpServerResponse.empty({ status: 204 })
@@ -696,9 +723,11 @@ const makeApp_ = (
         outcome: Exit.isSuccess(exit) ? "complete" : Exit.isInterrupted(exit) ? "aborted" : "failed"
       })
     })
+    // The platform runs handlers uninterruptibly; the work of a request may
+    // be interrupted (client gone, shutdown), its finalizers still run.
     const response = activity.draining
       ? plain(503, "the server is shutting down", { connection: "close", "retry-after": "1" })
-      : yield* dispatch(request)
+      : yield* Effect.interruptible(dispatch(request))
     status = response.status
     head = request.method === "HEAD"
     const body = response.body
@@ -849,7 +878,7 @@ export const serve = (
         activity.draining = true
         node.close()
         node.closeIdleConnections()
-        const drained = yield* Effect.timeoutOption(activity.idle, shutdownTimeout)
+        const drained = yield* Effect.timeoutOption(Effect.interruptible(activity.idle), shutdownTimeout)
         if (Option.isNone(drained)) {
           yield* Effect.logWarning(
             `binary cache server: ${activity.active} requests still running after ${

@@ -18,6 +18,9 @@ import { NarRenderError } from "@nixfx/castore/NarRender"
 import * as B3Digest from "@nixfx/castore-nodes/B3Digest"
 import type * as Directory from "@nixfx/castore-nodes/Directory"
 import type * as Node from "@nixfx/castore-nodes/Node"
+import * as Cause from "effect/Cause"
+import * as Channel from "effect/Channel"
+import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
@@ -310,57 +313,68 @@ const sliceError = (slice: BlobSlice, description: string, cause?: BlobService.B
     ...(cause === undefined ? {} : { cause })
   })
 
+type Out = Channel.Channel<Chunk.Chunk<Uint8Array>, unknown, NarRenderError, unknown, void, unknown>
+type Pump = Channel.Channel<
+  Chunk.Chunk<Uint8Array>,
+  Chunk.Chunk<Uint8Array>,
+  NarRenderError,
+  BlobService.BlobServiceError,
+  void,
+  unknown
+>
+
+/** Passes a blob's chunks on, checking that exactly `slice.length` bytes arrive. */
+const pumpSlice = (slice: BlobSlice): Pump => {
+  let seen = 0
+  const pump: Pump = Channel.readWithCause({
+    onInput: (input: Chunk.Chunk<Uint8Array>) => {
+      for (const c of input) seen += c.length
+      if (seen > slice.length) {
+        return Channel.fail(
+          sliceError(slice, `asked for ${slice.length} bytes at offset ${slice.offset}, the blob sent more`)
+        )
+      }
+      return Channel.flatMap(Channel.write(input), () => pump)
+    },
+    onFailure: (cause) => Channel.failCause(Cause.map(cause, (e) => sliceError(slice, `reading the file: ${e.message}`, e))),
+    onDone: () =>
+      seen === slice.length ? Channel.void : Channel.fail(
+        sliceError(
+          slice,
+          `the FileNode says ${slice.fileSize} bytes, but reading bytes ${slice.offset}..${
+            slice.offset + slice.length
+          } of the blob gave only ${seen}`
+        )
+      )
+  })
+  return pump
+}
+
 /** Exactly `slice.length` bytes of the blob from `slice.offset`, or a failure naming the file. */
-const readSlice = (blobs: BlobService.Service, slice: BlobSlice): Stream.Stream<Uint8Array, NarRenderError> =>
-  Stream.unwrap(
-    Effect.map(
-      Effect.mapError(
-        blobs.read(slice.digest, { offset: slice.offset, length: slice.length }),
-        (e) =>
-          sliceError(slice, `reading bytes ${slice.offset}..${slice.offset + slice.length} of the file: ${e.message}`, e)
-      ),
-      Option.match({
-        onNone: () =>
-          Stream.fail(
-            new NarRenderError({
-              reason: "MissingBlob",
-              path: slice.path,
-              digest: B3Digest.toHex(slice.digest),
-              description: `the blob service has no blob for this ${slice.fileSize}-byte file`
-            })
-          ),
-        onSome: (stream) => {
-          let seen = 0
-          return stream.pipe(
-            Stream.mapError((e) => sliceError(slice, `reading the file: ${e.message}`, e)),
-            Stream.mapChunksEffect((chunk) => {
-              for (const c of chunk) seen += c.length
-              return seen > slice.length
-                ? Effect.fail(
-                  sliceError(slice, `asked for ${slice.length} bytes at offset ${slice.offset}, the blob sent more`)
-                )
-                : Effect.succeed(chunk)
-            }),
-            Stream.concat(Stream.suspend(() =>
-              seen === slice.length ? Stream.empty : Stream.fail(
-                sliceError(
-                  slice,
-                  `the FileNode says ${slice.fileSize} bytes, but reading bytes ${slice.offset}..${
-                    slice.offset + slice.length
-                  } of the blob gave only ${seen}`
-                )
-              )
-            ))
-          )
-        }
-      })
-    )
+const readSlice = (blobs: BlobService.Service, slice: BlobSlice): Out =>
+  Channel.flatMap(
+    Channel.fromEffect(Effect.mapError(
+      blobs.read(slice.digest, { offset: slice.offset, length: slice.length }),
+      (e) => sliceError(slice, `reading bytes ${slice.offset}..${slice.offset + slice.length} of the file: ${e.message}`, e)
+    )),
+    (found) =>
+      Option.isNone(found)
+        ? Channel.fail(
+          new NarRenderError({
+            reason: "MissingBlob",
+            path: slice.path,
+            digest: B3Digest.toHex(slice.digest),
+            description: `the blob service has no blob for this ${slice.fileSize}-byte file`
+          })
+        )
+        : Channel.pipeTo(Stream.toChannel(found.value), pumpSlice(slice))
   )
 
 /**
  * The bytes `[start, end)` of the NAR of `root`. `directories` must hold the
  * closure of `root` (see {@link loadDirectories}); `end` must not exceed the
- * NAR size.
+ * NAR size. One channel drives the walk; each file it touches is one blob
+ * read piped through.
  */
 export const renderRange = (
   blobs: BlobService.Service,
@@ -371,20 +385,19 @@ export const renderRange = (
 ): Stream.Stream<Uint8Array, NarRenderError> =>
   Stream.suspend(() => {
     const iterator = new RangeWalker(directories, start, end).pieces(root)
-    const next = (): Effect.Effect<Option.Option<Piece>, NarRenderError> =>
-      Effect.suspend(() => {
-        try {
-          const r = iterator.next()
-          return Effect.succeed(r.done === true ? Option.none() : Option.some(r.value))
-        } catch (e) {
-          if (e instanceof NarRenderError) return Effect.fail(e)
-          throw e
-        }
-      })
-    return Stream.repeatEffectOption(
-      Effect.flatMap(Effect.mapError(next(), Option.some), (piece) =>
-        Option.isNone(piece) ? Effect.fail(Option.none()) : Effect.succeed(piece.value))
-    ).pipe(
-      Stream.flatMap((piece) => piece instanceof Uint8Array ? Stream.succeed(piece) : readSlice(blobs, piece))
-    )
+    const loop: Out = Channel.suspend(() => {
+      let r: IteratorResult<Piece>
+      try {
+        r = iterator.next()
+      } catch (e) {
+        if (e instanceof NarRenderError) return Channel.fail(e)
+        throw e
+      }
+      if (r.done === true) return Channel.void
+      const piece = r.value
+      return piece instanceof Uint8Array
+        ? Channel.flatMap(Channel.write(Chunk.of(piece)), () => loop)
+        : Channel.flatMap(readSlice(blobs, piece), () => loop)
+    })
+    return Stream.fromChannel(loop)
   })
