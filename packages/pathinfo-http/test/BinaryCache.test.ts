@@ -268,10 +268,11 @@ describe("BinaryCache: HTTP", () => {
       const store = yield* memoryStore
       const started = Date.now()
       const e = expectTag(
-        yield* failWith((yield* open(server, store, { timeout: "300 millis" })).fetch(digestOf(p))),
+        yield* failWith((yield* open(server, store, { timeout: "1 second" })).fetch(digestOf(p))),
         "HttpError"
       )
       assert.strictEqual(e.reason, "Timeout")
+      assert.strictEqual(e.url, `${server.url}/${p.url}`)
       assert.isBelow(Date.now() - started, 5000)
       assert.isTrue(Option.isNone(yield* store.pathInfoService.get(digestOf(p))))
     })))
@@ -415,7 +416,7 @@ describe("BinaryCache: tampered data is refused with both values, nothing persis
       Effect.gen(function*() {
         const { e, p, server } = yield* refuse(cache, "fx-large", "NarSizeMismatch", (server, p) => {
           server.files.set(`/${p.hashPart}.narinfo`, withNarinfoField(narinfoText(p), "NarSize", "20000"))
-          server.addFault("/" + p.url, { _tag: "Slow", chunkBytes: 2048, delayMs: 2 })
+          server.addFault("/" + p.url, { _tag: "Slow", chunkBytes: 1024, delayMs: 10 })
         })
         assert.strictEqual(e.expected, 20000)
         assert.isTrue(e.atLeast)
