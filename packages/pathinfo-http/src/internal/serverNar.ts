@@ -172,8 +172,15 @@ interface BlobSlice {
 
 type Piece = Uint8Array | BlobSlice
 
-/** Framing is handed on in pieces of about this size (and before every blob). */
-const FRAMING_CHUNK = 64 * 1024
+/**
+ * Output is handed on in pieces of about this size: framing and small file
+ * chunks are gathered (copied) into one array, larger file chunks pass
+ * through as they are. Fewer, larger chunks cost less downstream (one socket
+ * write each).
+ */
+const OUTPUT_CHUNK = 64 * 1024
+/** File chunks at least this large are passed on without copying. */
+const PASS_THROUGH = 16 * 1024
 
 /**
  * Walks the tree and yields the framing bytes and file slices of the NAR
@@ -183,7 +190,7 @@ const FRAMING_CHUNK = 64 * 1024
 class RangeWalker {
   private pos = 0
   private pending: Array<Uint8Array> = []
-  private pendingBytes = 0
+  pendingBytes = 0
   private readonly memo: SizeMemo = new Map()
 
   constructor(
@@ -218,8 +225,14 @@ class RangeWalker {
     this.frame(ZEROS.subarray(0, padLength(bytes.length)))
   }
 
-  /** The framing gathered so far as one array, or nothing. */
-  private take(): Uint8Array | undefined {
+  /** Adds file bytes to the output being gathered. */
+  gather(bytes: Uint8Array): void {
+    this.pending.push(bytes)
+    this.pendingBytes += bytes.length
+  }
+
+  /** The output gathered so far as one array, or nothing. */
+  take(): Uint8Array | undefined {
     if (this.pendingBytes === 0) {
       this.pending = []
       return undefined
@@ -264,8 +277,6 @@ class RangeWalker {
         const s = Math.max(from, this.start)
         const e = Math.min(to, this.end)
         if (s < e) {
-          const framing = this.take()
-          if (framing !== undefined) yield framing
           yield {
             _tag: "BlobSlice",
             digest: node.digest,
@@ -296,7 +307,7 @@ class RangeWalker {
           yield* this.body(child, childPath)
           this.frame(T_CLOSE)
           this.frame(T_CLOSE)
-          if (this.pendingBytes >= FRAMING_CHUNK) yield this.take()!
+          if (this.pendingBytes >= OUTPUT_CHUNK) yield this.take()!
         }
         return
       }
@@ -323,18 +334,33 @@ type Pump = Channel.Channel<
   unknown
 >
 
-/** Passes a blob's chunks on, checking that exactly `slice.length` bytes arrive. */
-const pumpSlice = (slice: BlobSlice): Pump => {
+/**
+ * Passes a blob's chunks on through the walker's output gathering, checking
+ * that exactly `slice.length` bytes arrive.
+ */
+const pumpSlice = (slice: BlobSlice, walker: RangeWalker): Pump => {
   let seen = 0
   const pump: Pump = Channel.readWithCause({
     onInput: (input: Chunk.Chunk<Uint8Array>) => {
-      for (const c of input) seen += c.length
-      if (seen > slice.length) {
-        return Channel.fail(
-          sliceError(slice, `asked for ${slice.length} bytes at offset ${slice.offset}, the blob sent more`)
-        )
+      let out: Array<Uint8Array> | undefined
+      for (const c of input) {
+        seen += c.length
+        if (seen > slice.length) {
+          return Channel.fail(
+            sliceError(slice, `asked for ${slice.length} bytes at offset ${slice.offset}, the blob sent more`)
+          )
+        }
+        if (c.length >= PASS_THROUGH) {
+          const gathered = walker.take()
+          out ??= []
+          if (gathered !== undefined) out.push(gathered)
+          out.push(c)
+        } else {
+          walker.gather(c)
+          if (walker.pendingBytes >= OUTPUT_CHUNK) (out ??= []).push(walker.take()!)
+        }
       }
-      return Channel.flatMap(Channel.write(input), () => pump)
+      return out === undefined ? pump : Channel.flatMap(Channel.write(Chunk.unsafeFromArray(out)), () => pump)
     },
     onFailure: (cause) => Channel.failCause(Cause.map(cause, (e) => sliceError(slice, `reading the file: ${e.message}`, e))),
     onDone: () =>
@@ -351,7 +377,7 @@ const pumpSlice = (slice: BlobSlice): Pump => {
 }
 
 /** Exactly `slice.length` bytes of the blob from `slice.offset`, or a failure naming the file. */
-const readSlice = (blobs: BlobService.Service, slice: BlobSlice): Out =>
+const readSlice = (blobs: BlobService.Service, slice: BlobSlice, walker: RangeWalker): Out =>
   Channel.flatMap(
     Channel.fromEffect(Effect.mapError(
       blobs.read(slice.digest, { offset: slice.offset, length: slice.length }),
@@ -367,7 +393,7 @@ const readSlice = (blobs: BlobService.Service, slice: BlobSlice): Out =>
             description: `the blob service has no blob for this ${slice.fileSize}-byte file`
           })
         )
-        : Channel.pipeTo(Stream.toChannel(found.value), pumpSlice(slice))
+        : Channel.pipeTo(Stream.toChannel(found.value), pumpSlice(slice, walker))
   )
 
 /**
@@ -384,7 +410,8 @@ export const renderRange = (
   end: number
 ): Stream.Stream<Uint8Array, NarRenderError> =>
   Stream.suspend(() => {
-    const iterator = new RangeWalker(directories, start, end).pieces(root)
+    const walker = new RangeWalker(directories, start, end)
+    const iterator = walker.pieces(root)
     const loop: Out = Channel.suspend(() => {
       let r: IteratorResult<Piece>
       try {
@@ -397,7 +424,7 @@ export const renderRange = (
       const piece = r.value
       return piece instanceof Uint8Array
         ? Channel.flatMap(Channel.write(Chunk.of(piece)), () => loop)
-        : Channel.flatMap(readSlice(blobs, piece), () => loop)
+        : Channel.flatMap(readSlice(blobs, piece, walker), () => loop)
     })
     return Stream.fromChannel(loop)
   })
