@@ -808,7 +808,11 @@ const checkOptions = (options: Options): Effect.Effect<Config, ServerConfigError
         ? undefined
         : log === true
         ? defaultAccessLog
-        : (entry) => Effect.sync(() => log(entry))
+        : (entry) =>
+          Effect.catchAllDefect(
+            Effect.sync(() => log(entry)),
+            (defect) => Effect.logWarning(`binary cache server: the access log function threw: ${String(defect)}`)
+          )
     })
   })
 
@@ -863,7 +867,10 @@ export const serve = (
     const app = makeApp_(store, config, activity, streams)
     const host = options.host ?? "127.0.0.1"
     const shutdownTimeout = Duration.decode(options.shutdownTimeout ?? Duration.seconds(10))
-    const node = http.createServer()
+    // An upload of a large NAR may take longer than Node's default request
+    // timeout (300 s, for receiving the whole request); headers must still
+    // arrive within `headersTimeout`.
+    const node = http.createServer(options.upload === undefined ? {} : { requestTimeout: 0 })
     const server = yield* NodeHttpServer.make(() => node, { port: options.port, host }).pipe(
       Effect.mapError((e: ServeError) => {
         const cause = e.cause
