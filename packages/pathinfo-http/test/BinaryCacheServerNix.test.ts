@@ -14,6 +14,8 @@ import * as PathInfoService from "@nixfx/pathinfo/PathInfoService"
 import type * as StoreComposition from "@nixfx/pathinfo/StoreComposition"
 import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
+import * as Logger from "effect/Logger"
+import * as LogLevel from "effect/LogLevel"
 import * as Either from "effect/Either"
 import * as Redacted from "effect/Redacted"
 import * as Stream from "effect/Stream"
@@ -164,6 +166,50 @@ describe.skipIf(nixVersion === undefined)(`BinaryCacheServer with real Nix (${ni
         closure.map((p) => path.basename(p.path).slice(33)).sort(),
         ["fx-app-1.0", "fx-base-1.0", "fx-lib-1.0"]
       )
+    })), 180_000)
+
+  it.live("a NAR download cut half-way: Nix resumes it with a Range request, which the server answers from the offset", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const store = yield* filledStore
+      // the first NAR response fails after 150 files: the server cuts the connection
+      let reads = 0
+      let failed = false
+      const blobs: BlobService.Service = {
+        ...store.blobService,
+        read: (digest, range) => {
+          if (!failed && ++reads > 150) {
+            failed = true
+            return Effect.succeedNone
+          }
+          return store.blobService.read(digest, range)
+        }
+      }
+      const entries: Array<BinaryCacheServer.AccessLogEntry> = []
+      const server = yield* serveStore({ ...store, blobService: blobs }, { accessLog: (e) => entries.push(e) }).pipe(
+        Logger.withMinimumLogLevel(LogLevel.None)
+      )
+      const large = allPaths.find((p) => p.name === "fx-large")!
+      const root = yield* tempDir("nixfx-serve-resume-")
+      const copied = yield* nixOk([
+        "copy",
+        "--from",
+        server.url,
+        "--to",
+        `local?root=${root}`,
+        ...noCache,
+        "--option",
+        "trusted-public-keys",
+        key1,
+        large.storePath
+      ])
+      assert.isTrue(failed, "the first transfer was cut")
+      assert.include(copied.stderr, "retrying from offset")
+      const nars = entries.filter((e) => e.target.startsWith("/nar/"))
+      assert.deepStrictEqual(nars.map((e) => [e.status, e.outcome]), [[200, "failed"], [206, "complete"]])
+      assert.strictEqual(nars[0].bytes + nars[1].bytes, large.narSize, "the resumed request sent exactly the rest")
+      const info = JSON.parse((yield* nixOk(["path-info", "--store", `local?root=${root}`, "--json", large.storePath])).stdout)
+      assert.strictEqual(info[0].narHash, large.narHashSRI)
+      yield* nixOk(["store", "verify", "--store", `local?root=${root}`, "--all", "--option", "trusted-public-keys", key1])
     })), 180_000)
 
   it.live("a signing key on a store without signatures: Nix trusts the server's key, and only it", () =>
