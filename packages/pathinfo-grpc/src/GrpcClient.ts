@@ -524,11 +524,9 @@ export const make = (
               Stream.mapEffect((bytes) => Effect.mapError(wire.decodeBlobChunk(bytes), invalidBlobMessage(digest, "BlobChunk")))
             )
             : yield* cutRange(digest, range, stream, first)
-          const result = body.pipe(Stream.ensuring(Effect.suspend(() => {
-            unclaimed.unregister(scope)
-            return Scope.close(scope, Exit_void)
-          })))
-          unclaimed.register(result, scope, scope)
+          // No FinalizationRegistry on the returned Stream value: a stream being
+          // run is not reachable from its own value, so GC would cancel live reads.
+          const result = body.pipe(Stream.ensuring(Effect.suspend(() => Scope.close(scope, Exit_void))))
           handedOut = true
           return Option.some(result)
         }).pipe(Effect.onExit(() => (handedOut ? Effect.void : Scope.close(scope, Exit_void))))
@@ -758,15 +756,6 @@ export const make = (
   })
 
 const Exit_void = Exit.void
-
-/**
- * A blob read's call stays open until its stream is run. Should a caller drop
- * the stream without running it, the call is cancelled when the stream is
- * garbage collected, instead of lingering until the connection closes.
- */
-const unclaimed = new FinalizationRegistry<Scope.CloseableScope>((scope) => {
-  Effect.runFork(Scope.close(scope, Exit_void))
-})
 
 /** At most `limit` bytes of a byte stream. */
 const takeBytes = <E>(stream: Stream.Stream<Uint8Array, E>, limit: number): Stream.Stream<Uint8Array, E> =>
