@@ -9,10 +9,14 @@
 // Each target runs in its own child process so peak RSS figures do not mix,
 // and imports twice: "cold" includes the first touch of the memory the import
 // fills (the memory store's blobs, or tmpfs pages), "warm" reuses memory the
-// first run released. Also reported: the generator alone (the floor any import
-// pays here).
+// first run released. Also reported: reading the NAR source alone (the floor
+// any import pays here).
 //
-// Usage: node packages/castore/bench/import.js [targetMB] [--cpu-prof]
+// The NAR source (default): written to a file first (tmpfs when it has room)
+// and read back 256 KiB at a time, as `nixfx nar ingest FILE` reads it.
+// --inline: the generator in the importing thread; --pipe: a producer process.
+//
+// Usage: node packages/castore/bench/import.js [targetMB] [--inline|--pipe] [--cpu-prof]
 import { NodeStream } from "@effect/platform-node"
 import { Effect, Layer, Stream } from "effect"
 import { spawn, spawnSync } from "node:child_process"
@@ -155,9 +159,19 @@ function* generate(targetBytes) {
   if (fill > 0) yield out.subarray(0, fill)
 }
 
-/** The NAR bytes: from a producer process through a pipe (default), or from the generator in this thread. */
+/**
+ * The NAR bytes: from a file written beforehand (as `nixfx nar ingest FILE`
+ * reads one, 256 KiB at a time), from the generator in this thread, or from a
+ * producer process through a pipe.
+ */
 const narStream = (targetBytes, source) => {
   if (source === "inline") return Stream.fromIteratorSucceed(generate(targetBytes), 1)
+  if (source.startsWith("file:")) {
+    const file = source.slice("file:".length)
+    return NodeStream.fromReadable(() => Fs.createReadStream(file, { highWaterMark: 256 * 1024 }), (e) => e, {
+      chunkSize: 256 * 1024
+    })
+  }
   return Stream.suspend(() => {
     const producer = spawn(process.execPath, [fileURLToPath(import.meta.url), "--produce", String(targetBytes)], {
       stdio: ["ignore", "pipe", "inherit"]
@@ -256,13 +270,37 @@ if (args[0] === "--produce") {
 } else {
   const targetMB = Number(args.find((a) => !a.startsWith("--")) ?? 520)
   const prof = args.includes("--cpu-prof")
-  const source = args.includes("--pipe") ? "pipe" : "inline"
   const self = fileURLToPath(import.meta.url)
+  // Default: the NAR is written to a file first (tmpfs when it has room) and
+  // read back as `nixfx nar ingest FILE` does, so the import is measured
+  // without the generator's own CPU time. --inline / --pipe: see narStream.
+  let source = args.includes("--pipe") ? "pipe" : args.includes("--inline") ? "inline" : "file"
+  let narFile
+  if (source === "file") {
+    const shm = (() => {
+      try {
+        const st = Fs.statfsSync("/dev/shm")
+        return st.bavail * st.bsize > 3 * targetMB * 1e6 ? "/dev/shm" : Os.tmpdir()
+      } catch {
+        return Os.tmpdir()
+      }
+    })()
+    narFile = Path.join(Fs.mkdtempSync(Path.join(shm, "nixfx-bench-nar-")), "bench.nar")
+    const fd = Fs.openSync(narFile, "w")
+    for (const chunk of generate(targetMB * 1e6)) Fs.writeSync(fd, chunk)
+    Fs.closeSync(fd)
+    source = "file:" + narFile
+  }
   console.log(
     source === "pipe"
       ? "NAR source: a producer process writing to a pipe (like `nix-store --dump | nixfx nar ingest`)"
-      : "NAR source: the generator in the importing thread"
+      : source === "inline"
+      ? "NAR source: the generator in the importing thread"
+      : `NAR source: a file read 256 KiB at a time (${narFile}), as \`nixfx nar ingest FILE\` reads it`
   )
+  process.on("exit", () => {
+    if (narFile !== undefined) Fs.rmSync(Path.dirname(narFile), { recursive: true, force: true })
+  })
   for (const target of ["generate", "memory", "filesystem"]) {
     const r = spawnSync(
       process.execPath,
