@@ -330,7 +330,7 @@ if (args[0] === "--produce") {
     })
     const first = res.runs[0]
     console.log(
-      `${target.padEnd(11)} ${(first.narSize / 1e6).toFixed(0)} MB: ${figures.join(", ")}` +
+      `${(target === "generate" ? "source only" : target).padEnd(11)} ${(first.narSize / 1e6).toFixed(0)} MB: ${figures.join(", ")}` +
         (res.where ? `; blobs in ${Path.dirname(res.where)} (${first.blobFiles} blob files)` : "") +
         (first.root ? `; root directory size ${first.root.size}` : "")
     )
