@@ -115,7 +115,7 @@ export const fromBase64 = (b64: string): Either.Either<B3Digest, InvalidDigestEn
  *
  * @since 0.1.0
  */
-export const toHex = (digest: B3Digest): string =>
+export const toHex = (digest: Uint8Array): string =>
   Buffer.from(digest.buffer, digest.byteOffset, digest.byteLength).toString("hex")
 
 /**

@@ -18,7 +18,7 @@ import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type { BlobServiceError } from "./CastoreError.js"
-import { concatChunks, hex } from "./internal/bytes.js"
+import { concatChunks } from "./internal/bytes.js"
 import { checkRange, writerClosedError } from "./internal/range.js"
 import { scopedWriter } from "./internal/writer.js"
 
@@ -207,7 +207,7 @@ const storeInMemory = (
     for (const chunk of chunks) hasher.update(chunk)
     digest = hasher.digest()
   }
-  const key = hex(digest)
+  const key = B3Digest.toHex(digest)
   if (!blobs.has(key)) blobs.set(key, { chunks: kept, size })
   return { digest, size }
 }
@@ -270,7 +270,7 @@ class MemoryWriter implements BlobWriter {
  */
 export const makeMemory: Effect.Effect<Service> = Effect.sync(() => {
   const blobs = new Map<string, MemoryBlob>()
-  const lookup = (digest: B3Digest.B3Digest) => blobs.get(hex(digest))
+  const lookup = (digest: B3Digest.B3Digest) => blobs.get(B3Digest.toHex(digest))
   return BlobService.of({
     has: (digest) => Effect.sync(() => lookup(digest) !== undefined),
     size: (digest) => Effect.sync(() => Option.map(Option.fromNullable(lookup(digest)), (blob) => blob.size)),

@@ -10,7 +10,7 @@
  *
  * @since 0.1.0
  */
-import type * as B3Digest from "@nixfx/castore-nodes/B3Digest"
+import * as B3Digest from "@nixfx/castore-nodes/B3Digest"
 import type * as Directory from "@nixfx/castore-nodes/Directory"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
@@ -20,7 +20,6 @@ import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import type * as Stream from "effect/Stream"
 import type { DirectoryServiceError } from "./CastoreError.js"
-import { hex } from "./internal/bytes.js"
 import { ClosureBuilder } from "./internal/closure.js"
 import { traverse } from "./internal/traverse.js"
 
@@ -157,9 +156,9 @@ export const makePutter = (
  */
 export const makeMemory: Effect.Effect<Service> = Effect.sync(() => {
   const directories = new Map<string, Directory.Directory>()
-  const lookup = (digest: B3Digest.B3Digest) => directories.get(hex(digest))
+  const lookup = (digest: B3Digest.B3Digest) => directories.get(B3Digest.toHex(digest))
   const insert = (directory: Directory.Directory) => {
-    const key = hex(directory.digest)
+    const key = B3Digest.toHex(directory.digest)
     if (!directories.has(key)) directories.set(key, directory)
   }
   return DirectoryService.of({

@@ -31,7 +31,7 @@ import * as Path from "node:path"
 import type { BlobInfo, BlobWriter, Service } from "./BlobService.js"
 import { BlobService } from "./BlobService.js"
 import { BlobServiceError } from "./CastoreError.js"
-import { concatChunks, hex } from "./internal/bytes.js"
+import { concatChunks } from "./internal/bytes.js"
 import { checkRange, writerClosedError } from "./internal/range.js"
 import { scopedWriter } from "./internal/writer.js"
 
@@ -77,7 +77,7 @@ const describe = (cause: unknown): string =>
 const storageError = (description: string, cause: unknown, digest?: Uint8Array): BlobServiceError =>
   new BlobServiceError({
     reason: "Storage",
-    ...(digest === undefined ? {} : { digest: hex(digest) }),
+    ...(digest === undefined ? {} : { digest: B3Digest.toHex(digest) }),
     description: `${description}: ${describe(cause)}`,
     cause
   })
@@ -184,7 +184,7 @@ class Store {
   writeWhole(chunks: ReadonlyArray<Uint8Array>, size: number): BlobInfo | BlobServiceError {
     const data = concatChunks(chunks, size)
     const digest = B3Digest.hash(data)
-    const key = hex(digest)
+    const key = B3Digest.toHex(digest)
     if (Fs.existsSync(this.pathOf(key))) return { digest, size }
     const tmpPath = this.nextTmpPath()
     let fd = -1
@@ -299,7 +299,7 @@ class FilesystemWriter implements BlobWriter {
     }
     const digest = this.hasher!.digest()
     this.hasher = undefined
-    const failed = this.store.publish(this.tmpPath, digest, hex(digest), false)
+    const failed = this.store.publish(this.tmpPath, digest, B3Digest.toHex(digest), false)
     return failed === undefined ? Effect.succeed({ digest, size: this.size }) : Effect.fail(failed)
   })
 
@@ -361,7 +361,7 @@ const streamFile = (
                 ? Effect.fail(
                   new BlobServiceError({
                     reason: "Storage",
-                    digest: hex(digest),
+                    digest: B3Digest.toHex(digest),
                     description: `${path} ended at byte ${position}, expected ${end} bytes`
                   })
                 )
@@ -395,8 +395,8 @@ export const make = (options: Options): Effect.Effect<Service, BlobServiceError>
 
     const stat = (digest: B3Digest.B3Digest): Effect.Effect<Fs.Stats | undefined, BlobServiceError> =>
       Effect.try({
-        try: () => Fs.statSync(store.pathOf(hex(digest)), { throwIfNoEntry: false }),
-        catch: (cause) => storageError(`could not stat ${store.pathOf(hex(digest))}`, cause, digest)
+        try: () => Fs.statSync(store.pathOf(B3Digest.toHex(digest)), { throwIfNoEntry: false }),
+        catch: (cause) => storageError(`could not stat ${store.pathOf(B3Digest.toHex(digest))}`, cause, digest)
       })
 
     return BlobService.of({
@@ -405,7 +405,7 @@ export const make = (options: Options): Effect.Effect<Service, BlobServiceError>
       read: (digest, range) =>
         Effect.flatMap(stat(digest), (stats) => {
           if (stats === undefined) return Effect.succeedNone
-          const path = store.pathOf(hex(digest))
+          const path = store.pathOf(B3Digest.toHex(digest))
           return Effect.flatMap(checkRange(digest, stats.size, range), ({ end, start }) => {
             if (start === end) return Effect.succeed(Option.some(Stream.empty))
             if (end - start > smallReadBytes) return Effect.succeed(Option.some(streamFile(path, digest, start, end)))

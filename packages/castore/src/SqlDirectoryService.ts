@@ -12,7 +12,7 @@
  *
  * @since 0.1.0
  */
-import type * as B3Digest from "@nixfx/castore-nodes/B3Digest"
+import * as B3Digest from "@nixfx/castore-nodes/B3Digest"
 import * as Directory from "@nixfx/castore-nodes/Directory"
 import * as Migrator from "@effect/sql/Migrator"
 import * as SqlClient from "@effect/sql/SqlClient"
@@ -25,7 +25,7 @@ import * as Option from "effect/Option"
 import { DirectoryServiceError } from "./CastoreError.js"
 import type { Service } from "./DirectoryService.js"
 import { DirectoryService, makePutter } from "./DirectoryService.js"
-import { asBuffer, hex } from "./internal/bytes.js"
+import { asBuffer } from "./internal/bytes.js"
 import { traverse } from "./internal/traverse.js"
 
 /**
@@ -132,7 +132,7 @@ export const make = (
             cause
           })),
         (directory) => {
-          const actual = hex(directory.digest)
+          const actual = B3Digest.toHex(directory.digest)
           return actual === key ? Either.right(directory) : Either.left(
             new DirectoryServiceError({
               reason: "Corrupt",
@@ -156,11 +156,11 @@ export const make = (
           for (const row of rows) {
             const digest = toBytes(row.digest)
             if (digest === undefined) continue
-            const key = hex(digest)
+            const key = B3Digest.toHex(digest)
             byKey.set(key, yield* decodeRow(key, row.data))
           }
         }
-        return digests.map((digest) => byKey.get(hex(digest)))
+        return digests.map((digest) => byKey.get(B3Digest.toHex(digest)))
       })
 
     const insertAll = (directories: ReadonlyArray<Directory.Directory>) =>
@@ -180,16 +180,16 @@ export const make = (
       get: (digest) =>
         Effect.flatMap(
           sql<{ readonly data: unknown }>`SELECT data FROM ${tableSql} WHERE digest = ${asBuffer(digest)}`.pipe(
-            Effect.mapError((cause) => storageError(`could not read ${hex(digest)} from ${table}`, cause))
+            Effect.mapError((cause) => storageError(`could not read ${B3Digest.toHex(digest)} from ${table}`, cause))
           ),
           (rows) =>
             rows.length === 0
               ? Effect.succeedNone
-              : Effect.map(decodeRow(hex(digest), rows[0].data), Option.some)
+              : Effect.map(decodeRow(B3Digest.toHex(digest), rows[0].data), Option.some)
         ),
       put: (directory) =>
         insertAll([directory]).pipe(
-          Effect.mapError((cause) => storageError(`could not write ${hex(directory.digest)} to ${table}`, cause)),
+          Effect.mapError((cause) => storageError(`could not write ${B3Digest.toHex(directory.digest)} to ${table}`, cause)),
           Effect.as(directory.digest)
         ),
       getRecursive: (root) => traverse(root, selectMany),
@@ -197,7 +197,7 @@ export const make = (
         sql.withTransaction(insertAll(directories)).pipe(
           Effect.mapError((cause) =>
             storageError(
-              `could not write the closure of ${hex(root.digest)} (${directories.length} directories) to ${table}`,
+              `could not write the closure of ${B3Digest.toHex(root.digest)} (${directories.length} directories) to ${table}`,
               cause
             )
           )

@@ -209,7 +209,7 @@ export interface GrpcStore extends StoreComposition.Store {
  */
 export class GrpcClient extends Context.Tag("@nixfx/pathinfo-grpc/GrpcClient")<GrpcClient, GrpcStore>() {}
 
-const hex = (bytes: Uint8Array): string => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("hex")
+const hex = B3Digest.toHex
 
 const bytesEqual = (a: Uint8Array, b: Uint8Array): boolean => Buffer.from(a).equals(Buffer.from(b))
 

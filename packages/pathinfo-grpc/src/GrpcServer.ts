@@ -28,7 +28,7 @@
  */
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf"
 import * as grpc from "@grpc/grpc-js"
-import type * as B3Digest from "@nixfx/castore-nodes/B3Digest"
+import * as B3Digest from "@nixfx/castore-nodes/B3Digest"
 import * as Directory from "@nixfx/castore-nodes/Directory"
 import * as BlobService from "@nixfx/castore/BlobService"
 import * as DirectoryService from "@nixfx/castore/DirectoryService"
@@ -261,7 +261,7 @@ const settle = Effect.async<void>((resume) => {
 const unimplemented = (what: string) =>
   reply(Status.UNIMPLEMENTED, `this server does not serve ${what}`)
 
-const hex = (bytes: Uint8Array): string => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("hex")
+const hex = B3Digest.toHex
 
 const parseAddress = (address: string): Either.Either<{ readonly bind: string; readonly unix: boolean }, string> => {
   if (address.startsWith("unix:")) {

@@ -178,7 +178,7 @@ const decodeUtf8 = (bytes: Uint8Array): string | undefined => {
   }
 }
 
-const hex = (bytes: Uint8Array): string => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("hex")
+const hex = B3Digest.toHex
 
 /** A name for messages: the text when it is UTF-8, otherwise hex. */
 const showName = (bytes: Uint8Array): string => {

@@ -4,9 +4,6 @@
  * @internal
  */
 
-/** Lower-case hex of a digest, via Node's native encoder (a map key and a file name). */
-export const hex = (bytes: Uint8Array): string => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString("hex")
-
 /** A Node Buffer view over the same memory (no copy). */
 export const asBuffer = (bytes: Uint8Array): Buffer =>
   Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length)

@@ -4,10 +4,10 @@
  *
  * @internal
  */
+import * as B3Digest from "@nixfx/castore-nodes/B3Digest"
 import type * as Directory from "@nixfx/castore-nodes/Directory"
 import * as Either from "effect/Either"
 import { DirectoryServiceError } from "../CastoreError.js"
-import { hex } from "./bytes.js"
 
 /** A validated closure: its root and every directory once, leaves first. */
 export interface Closure {
@@ -31,11 +31,11 @@ export class ClosureBuilder {
 
   add(directory: Directory.Directory): DirectoryServiceError | undefined {
     if (this.state !== "open") return this.refusal()
-    const key = hex(directory.digest)
+    const key = B3Digest.toHex(directory.digest)
     if (!this.seen.has(key)) {
       for (const { name, node } of directory.entries) {
         if (node._tag !== "Directory") continue
-        const childKey = hex(node.digest)
+        const childKey = B3Digest.toHex(node.digest)
         const child = this.seen.get(childKey)
         if (child === undefined) {
           this.state = "failed"
@@ -72,12 +72,12 @@ export class ClosureBuilder {
     }
     // Every child was checked to be present when its parent was added, so
     // this walk never leaves `seen`.
-    const reached = new Set<string>([hex(root.digest)])
+    const reached = new Set<string>([B3Digest.toHex(root.digest)])
     const stack = [root]
     while (stack.length > 0) {
       for (const { node } of stack.pop()!.entries) {
         if (node._tag !== "Directory") continue
-        const key = hex(node.digest)
+        const key = B3Digest.toHex(node.digest)
         if (reached.has(key)) continue
         reached.add(key)
         stack.push(this.seen.get(key)!)
@@ -90,7 +90,7 @@ export class ClosureBuilder {
         new DirectoryServiceError({
           reason: "Unconnected",
           digest: unconnected[0],
-          description: `not reachable from the root ${hex(root.digest)} (the last directory put); ` +
+          description: `not reachable from the root ${B3Digest.toHex(root.digest)} (the last directory put); ` +
             `${unconnected.length} of ${this.seen.size} directories are unconnected`
         })
       )

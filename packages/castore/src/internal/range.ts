@@ -3,9 +3,9 @@
  *
  * @internal
  */
+import * as B3Digest from "@nixfx/castore-nodes/B3Digest"
 import * as Effect from "effect/Effect"
 import { BlobServiceError } from "../CastoreError.js"
-import { hex } from "./bytes.js"
 
 /** Byte positions `[start, end)` of a range within a blob. */
 export interface ResolvedRange {
@@ -36,7 +36,7 @@ export const checkRange = (
   const { length, offset } = range
   const invalid = describeInvalid(size, offset, length)
   if (invalid !== undefined) {
-    return Effect.fail(new BlobServiceError({ reason: "InvalidRange", digest: hex(digest), description: invalid }))
+    return Effect.fail(new BlobServiceError({ reason: "InvalidRange", digest: B3Digest.toHex(digest), description: invalid }))
   }
   return Effect.succeed({ start: offset, end: length === undefined ? size : Math.min(size, offset + length) })
 }

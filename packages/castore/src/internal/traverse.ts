@@ -4,14 +4,13 @@
  *
  * @internal
  */
-import type * as B3Digest from "@nixfx/castore-nodes/B3Digest"
+import * as B3Digest from "@nixfx/castore-nodes/B3Digest"
 import type * as Directory from "@nixfx/castore-nodes/Directory"
 import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import { DirectoryServiceError } from "../CastoreError.js"
-import { hex } from "./bytes.js"
 
 interface Pending {
   readonly digest: B3Digest.B3Digest
@@ -45,7 +44,7 @@ export const traverse = (
               return Effect.fail(
                 new DirectoryServiceError({
                   reason: "NotFound",
-                  digest: hex(digest),
+                  digest: B3Digest.toHex(digest),
                   description: parent === undefined
                     ? "not found"
                     : `not found (child '${parent.name}' of ${parent.digest})`
@@ -57,15 +56,15 @@ export const traverse = (
                 new DirectoryServiceError({
                   reason: "ChildSizeMismatch",
                   digest: parent.digest,
-                  description: `child '${parent.name}' (${hex(digest)}) is recorded with size ${parent.size}, ` +
+                  description: `child '${parent.name}' (${B3Digest.toHex(digest)}) is recorded with size ${parent.size}, ` +
                     `but that directory has size ${directory.size}`
                 })
               )
             }
-            const key = hex(digest)
+            const key = B3Digest.toHex(digest)
             for (const { name, node } of directory.entries) {
               if (node._tag !== "Directory") continue
-              const childKey = hex(node.digest)
+              const childKey = B3Digest.toHex(node.digest)
               const first = visited.get(childKey)
               if (first !== undefined) {
                 if (first.size === node.size) continue
