@@ -24,3 +24,6 @@ export * as StoreComposition from "./StoreComposition.js"
 
 /** Copying store paths with their closures between stores, content first, leaves first. */
 export * as StoreCopy from "./StoreCopy.js"
+
+/** Checking a whole store: every PathInfo's directories, blobs, NAR hash and references. */
+export * as StoreVerify from "./StoreVerify.js"
