@@ -8,6 +8,7 @@ import * as NarIngest from "./NarIngest.js"
 import * as PathInfoCommand from "./PathInfoCommand.js"
 import * as ServeGrpc from "./ServeGrpc.js"
 import * as ServeHttp from "./ServeHttp.js"
+import * as Verify from "./Verify.js"
 
 const narinfo = Command.make("narinfo").pipe(
   Command.withDescription("Work with .narinfo files"),
@@ -26,7 +27,7 @@ const serve = Command.make("serve").pipe(
 
 export const root = Command.make("nixfx").pipe(
   Command.withDescription("Nix store metadata and content: castore, PathInfo, binary caches, gRPC"),
-  Command.withSubcommands([Copy.command, nar, narinfo, PathInfoCommand.command, serve])
+  Command.withSubcommands([Copy.command, nar, narinfo, PathInfoCommand.command, serve, Verify.command])
 )
 
 export const version = "0.1.0"
