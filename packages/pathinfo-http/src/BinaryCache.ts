@@ -161,16 +161,55 @@ export interface Options {
   readonly concurrency?: number | undefined
   /** The store directory the cache must be for (its `nix-cache-info` `StoreDir`). Default `/nix/store`. */
   readonly storeDir?: string | undefined
-  /** Retries of a request that failed transiently (no response, 5xx, 429, timeout). Default 2. */
+  /**
+   * Attempts after the first of a request that failed transiently (no
+   * response, connection reset or refused, a body cut short, a timeout, 408,
+   * 429, 5xx except 501/505/511). Never for 401, 403, 404, 410. Default 4:
+   * five attempts, as Nix's `download-attempts`.
+   */
   readonly retries?: number | undefined
-  /** Longest wait for response headers, and between two body chunks. Default 60 seconds. */
+  /**
+   * Base of the jittered exponential backoff: the wait before attempt n+1 is
+   * `retryDelay · 2^(n-1+U(0,0.5))` (Nix's formula), or what `Retry-After`
+   * asks when that is longer. Default 250 ms (Nix's).
+   */
+  readonly retryDelay?: Duration.DurationInput | undefined
+  /** Longest single wait between two attempts; caps `Retry-After` too. Default 60 seconds. */
+  readonly maxRetryDelay?: Duration.DurationInput | undefined
+  /** Default of `responseTimeout` and `idleTimeout`. Default 60 seconds. */
   readonly timeout?: Duration.DurationInput | undefined
+  /** Longest wait for a response's headers (connecting included). Default `timeout`. */
+  readonly responseTimeout?: Duration.DurationInput | undefined
+  /** Longest gap between two body chunks while the importer waits for one. Default `timeout`. */
+  readonly idleTimeout?: Duration.DurationInput | undefined
+  /** What a 403 on a narinfo or `nix-cache-info` means. Default `"miss"`. */
+  readonly forbidden?: ForbiddenPolicy | undefined
   /** Receives progress events, synchronously (keep it cheap). */
   readonly onEvent?: ((event: Event) => void) | undefined
 }
 
 /** Default `concurrency`. */
 export const defaultConcurrency = 8
+
+/**
+ * What a `403` on a narinfo (or `nix-cache-info`) means: `miss` (default)
+ * "not here", as Nix reads it (S3 buckets answer 403 for keys that do not
+ * exist, when listing is not allowed); `error`: an `AccessDenied`. `401` and
+ * `407` are always `AccessDenied`, and so is a 403 on a NAR.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const ForbiddenPolicy = Schema.Literal("miss", "error")
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type ForbiddenPolicy = typeof ForbiddenPolicy.Type
+
+/** Default `retries` (five attempts, as Nix's `download-attempts`). */
+const defaultRetries = 4
 
 // ---------------------------------------------------------------------------
 // the service
@@ -279,10 +318,11 @@ export const make = (
     if (!Number.isSafeInteger(concurrency) || concurrency < 1) {
       return yield* Effect.fail(configError(options.url, "field", `concurrency must be a positive integer, got ${concurrency}`))
     }
-    const retries = options.retries ?? 2
+    const retries = options.retries ?? defaultRetries
     if (!Number.isSafeInteger(retries) || retries < 0) {
       return yield* Effect.fail(configError(options.url, "field", `retries must be a non-negative integer, got ${retries}`))
     }
+    const timeout = Duration.decode(options.timeout ?? "60 seconds")
     // Requests still get spans; trace headers are not sent to the cache.
     const client = HttpClient.withTracerPropagation(yield* HttpClient.HttpClient, false)
     const onEvent = options.onEvent
@@ -290,13 +330,19 @@ export const make = (
     const frankenbuilds: Array<FrankenbuildDetected> = []
     const fetcher = yield* makeFetcher({
       url,
-      client,
+      http: {
+        client,
+        retries,
+        retryDelay: Duration.decode(options.retryDelay ?? "250 millis"),
+        maxRetryDelay: Duration.decode(options.maxRetryDelay ?? "60 seconds"),
+        responseTimeout: Duration.decode(options.responseTimeout ?? timeout),
+        idleTimeout: Duration.decode(options.idleTimeout ?? timeout),
+        forbidden: options.forbidden ?? "miss"
+      },
       trustedPublicKeys: options.trustedPublicKeys ?? [],
       detection: options.frankenbuildDetection ?? "off",
       concurrency,
       storeDir: options.storeDir ?? StorePath.defaultStoreDir,
-      retries,
-      timeout: Duration.decode(options.timeout ?? "60 seconds"),
       resolveIn,
       reporter: {
         closurePlanned: (root, paths, present) => {

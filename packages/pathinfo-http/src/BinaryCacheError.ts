@@ -21,12 +21,21 @@ import * as Schema from "effect/Schema"
  * - `Transport`: no response (connection refused, reset, DNS);
  * - `Body`: the body could not be read to its end (connection cut);
  * - `Timeout`: no response, or no body bytes, within the configured time;
- * - `TooLarge`: a narinfo or `nix-cache-info` body larger than allowed.
+ * - `TooLarge`: a narinfo or `nix-cache-info` body larger than allowed;
+ * - `Range`: a resumed download's `206` answer covers another range than
+ *   the one asked for;
+ * - `Changed`: the file changed between two attempts of one download (its
+ *   `ETag`, its length or its bytes before the resume offset differ), so the
+ *   parts cannot be joined.
+ *
+ * `Status` (408, 429, 5xx except 501, 505, 511), `Transport`, `Body` and
+ * `Timeout` are transient: they are retried, and a NAR download cut in the
+ * middle resumes where it stopped.
  *
  * @since 0.1.0
  * @category errors
  */
-export const HttpErrorReason = Schema.Literal("Status", "Transport", "Body", "Timeout", "TooLarge")
+export const HttpErrorReason = Schema.Literal("Status", "Transport", "Body", "Timeout", "TooLarge", "Range", "Changed")
 
 /**
  * @since 0.1.0
@@ -35,7 +44,8 @@ export const HttpErrorReason = Schema.Literal("Status", "Transport", "Body", "Ti
 export type HttpErrorReason = typeof HttpErrorReason.Type
 
 /**
- * An HTTP request to the cache failed. `status` is set for `Status`.
+ * An HTTP request to the cache failed. `status` is set for `Status`;
+ * `retryAfterMillis` when the answer carried a valid `Retry-After`.
  *
  * @since 0.1.0
  * @category errors
@@ -44,11 +54,30 @@ export class HttpError extends Schema.TaggedError<HttpError>("@nixfx/pathinfo-ht
   url: Schema.String,
   reason: HttpErrorReason,
   status: Schema.optional(Schema.Number),
+  retryAfterMillis: Schema.optional(Schema.Number),
   detail: Schema.String,
   cause: Schema.optional(Schema.Defect)
 }) {
   override get message(): string {
     return `GET ${this.url}: ${this.status === undefined ? "" : `HTTP ${this.status}: `}${this.detail}`
+  }
+}
+
+/**
+ * The cache refused the request for want of (valid) credentials: `401`,
+ * `407`, and `403` where 403 is not read as "not here" (always for NARs;
+ * for narinfos with the `"error"` 403 policy). Never retried.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class AccessDenied extends Schema.TaggedError<AccessDenied>("@nixfx/pathinfo-http/AccessDenied")("AccessDenied", {
+  url: Schema.String,
+  status: Schema.Number,
+  detail: Schema.String
+}) {
+  override get message(): string {
+    return `GET ${this.url}: HTTP ${this.status}: ${this.detail}`
   }
 }
 
@@ -169,6 +198,51 @@ export class NarSizeMismatch extends Schema.TaggedError<NarSizeMismatch>("@nixfx
 }
 
 /**
+ * The compressed file's size differs from the narinfo's FileSize. `atLeast`
+ * is true when reading stopped as soon as more than `expected` bytes arrived.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class FileSizeMismatch extends Schema.TaggedError<FileSizeMismatch>("@nixfx/pathinfo-http/FileSizeMismatch")(
+  "FileSizeMismatch",
+  {
+    url: Schema.String,
+    storePath: Schema.String,
+    expected: Schema.Number,
+    actual: Schema.Number,
+    atLeast: Schema.Boolean
+  }
+) {
+  override get message(): string {
+    return `file of ${this.storePath} (${this.url}): the narinfo says FileSize ${this.expected}, the file has ${
+      this.atLeast ? "more than that (stopped reading at " + this.actual + ")" : this.actual
+    } bytes`
+  }
+}
+
+/**
+ * The compressed file's hash differs from the narinfo's FileHash (both as
+ * `<algo>:<nixbase32>`).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class FileHashMismatch extends Schema.TaggedError<FileHashMismatch>("@nixfx/pathinfo-http/FileHashMismatch")(
+  "FileHashMismatch",
+  {
+    url: Schema.String,
+    storePath: Schema.String,
+    expected: Schema.String,
+    actual: Schema.String
+  }
+) {
+  override get message(): string {
+    return `file of ${this.storePath} (${this.url}): the narinfo says FileHash ${this.expected}, the file hashes to ${this.actual}`
+  }
+}
+
+/**
  * The NAR's sha256 differs from the narinfo's NarHash (both as
  * `sha256:<nixbase32>`).
  *
@@ -283,12 +357,15 @@ export class FrankenbuildDetected extends Schema.TaggedError<FrankenbuildDetecte
  */
 export type BinaryCacheError =
   | HttpError
+  | AccessDenied
   | CacheInfoError
   | InvalidNarInfo
   | UntrustedNarInfo
   | NarDecompressionError
   | NarSizeMismatch
   | NarHashMismatch
+  | FileSizeMismatch
+  | FileHashMismatch
   | NarIngestError
   | MissingReference
   | ReferenceCycle
@@ -302,12 +379,15 @@ export type BinaryCacheError =
  */
 export const BinaryCacheError = Schema.Union(
   HttpError,
+  AccessDenied,
   CacheInfoError,
   InvalidNarInfo,
   UntrustedNarInfo,
   NarDecompressionError,
   NarSizeMismatch,
   NarHashMismatch,
+  FileSizeMismatch,
+  FileHashMismatch,
   NarIngestError,
   MissingReference,
   ReferenceCycle,
@@ -316,12 +396,15 @@ export const BinaryCacheError = Schema.Union(
 
 const tags = new Set([
   "HttpError",
+  "AccessDenied",
   "CacheInfoError",
   "InvalidNarInfo",
   "UntrustedNarInfo",
   "NarDecompressionError",
   "NarSizeMismatch",
   "NarHashMismatch",
+  "FileSizeMismatch",
+  "FileHashMismatch",
   "NarIngestError",
   "MissingReference",
   "ReferenceCycle",

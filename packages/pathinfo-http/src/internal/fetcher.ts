@@ -19,7 +19,6 @@
  *
  * @internal
  */
-import type * as HttpClient from "@effect/platform/HttpClient"
 import * as BlobService from "@nixfx/castore/BlobService"
 import * as DirectoryService from "@nixfx/castore/DirectoryService"
 import * as NarImport from "@nixfx/castore/NarImport"
@@ -35,7 +34,6 @@ import type { PathInfoServiceError } from "@nixfx/pathinfo/PathInfoError"
 import * as PathInfoService from "@nixfx/pathinfo/PathInfoService"
 import type * as StoreComposition from "@nixfx/pathinfo/StoreComposition"
 import * as Deferred from "effect/Deferred"
-import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
@@ -43,6 +41,8 @@ import * as Stream from "effect/Stream"
 import {
   type BinaryCacheError,
   CacheInfoError,
+  FileHashMismatch,
+  FileSizeMismatch,
   FrankenbuildDetected,
   InvalidNarInfo,
   MissingReference,
@@ -54,7 +54,7 @@ import {
   UntrustedNarInfo
 } from "../BinaryCacheError.js"
 import * as Decompression from "../Decompression.js"
-import { getSmall, getStream, type HttpOptions } from "./http.js"
+import { download, getSmall, type HttpOptions } from "./http.js"
 
 export type FrankenbuildDetection = "off" | "fail" | "warn"
 
@@ -81,13 +81,12 @@ export interface CacheInfo {
 export interface FetcherOptions {
   /** The cache's base URL, `http(s)://host/path` without a trailing slash. */
   readonly url: string
-  readonly client: HttpClient.HttpClient
   readonly trustedPublicKeys: ReadonlyArray<Keys.PublicKey>
   readonly detection: FrankenbuildDetection
   readonly concurrency: number
   readonly storeDir: string
-  readonly retries: number
-  readonly timeout: Duration.Duration
+  /** The HTTP client and its retry, time limit and 403 policies. */
+  readonly http: HttpOptions
   readonly resolveIn: StoreComposition.Store
   readonly reporter: Reporter
 }
@@ -157,7 +156,7 @@ export interface Fetcher {
 export const makeFetcher = (options: FetcherOptions): Effect.Effect<Fetcher> =>
   Effect.gen(function*() {
     const { reporter, resolveIn, url: base } = options
-    const http: HttpOptions = { client: options.client, retries: options.retries, timeout: options.timeout }
+    const http = options.http
     const permits = yield* Effect.makeSemaphore(options.concurrency)
     const keyNames = options.trustedPublicKeys.map((k) => k.name)
 
@@ -248,6 +247,9 @@ export const makeFetcher = (options: FetcherOptions): Effect.Effect<Fetcher> =>
               })
           }))
         )
+      ).pipe(
+        Effect.withSpan("BinaryCache.narInfo", { attributes: { "nix.store_path": what, "http.url": url } }),
+        Effect.annotateLogs({ storePath: what })
       )
     }
 
@@ -328,8 +330,12 @@ export const makeFetcher = (options: FetcherOptions): Effect.Effect<Fetcher> =>
           )
 
         yield* visit(rootPlanned)
+        yield* Effect.annotateCurrentSpan({ "nix.paths_to_fetch": fetch.size, "nix.paths_present": present.size })
         return { root: rootPlanned, fetch, present }
-      })
+      }).pipe(
+        Effect.withSpan("BinaryCache.plan", { attributes: { "nix.store_path": StorePath.toBasename(root.storePath) } }),
+        Effect.annotateLogs({ storePath: StorePath.toBasename(root.storePath) })
+      )
 
     // -- phase 2: order --------------------------------------------------------
     /** Paths to fetch, each after its references; a cycle is an error. */
@@ -371,7 +377,44 @@ export const makeFetcher = (options: FetcherOptions): Effect.Effect<Fetcher> =>
         const expected = ni.narSize
         reporter.pathStarted(basename, expected, p.compression, url)
         let received = 0
-        const nar = getStream(http, url).pipe(
+        // Uncompressed, the file is the NAR: a FileSize/FileHash equal to the NarSize/NarHash is left to those checks.
+        const fileIsNar = p.compression === "none"
+        const fileSize = Option.getOrUndefined(
+          Option.filter(ni.fileSize, (size) => !(fileIsNar && size === expected))
+        )
+        const fileHash = Option.getOrUndefined(ni.fileHash)
+        const hashFile = fileHash !== undefined && !(fileIsNar && NixHash.equals(fileHash, ni.narHash))
+        const file = download(http, url, hashFile ? fileHash.algorithm : undefined)
+        // Checked once the decoder has read the whole file, before the NarSize check and the importer's end.
+        const checkFile = Effect.suspend((): Effect.Effect<void, FileSizeMismatch | FileHashMismatch> => {
+          const actual = file.received()
+          if (fileSize !== undefined && actual !== fileSize) {
+            return Effect.fail(new FileSizeMismatch({ url, storePath: basename, expected: fileSize, actual, atLeast: false }))
+          }
+          const digest = file.digest()
+          if (hashFile && Option.isSome(digest) && !Buffer.from(digest.value).equals(fileHash.digest)) {
+            return Effect.fail(
+              new FileHashMismatch({
+                url,
+                storePath: basename,
+                expected: NixHash.toNixbase32String(fileHash),
+                actual: NixHash.toNixbase32String(NixHash.unsafeMake(fileHash.algorithm, digest.value))
+              })
+            )
+          }
+          return Effect.void
+        })
+        const nar = file.body.pipe(
+          Stream.withSpan("BinaryCache.downloadNar", {
+            attributes: { "nix.store_path": basename, "http.url": url, "nix.file_size": fileSize ?? -1 }
+          }),
+          Stream.mapChunksEffect((chunk) =>
+            fileSize !== undefined && file.received() > fileSize
+              ? Effect.fail(
+                new FileSizeMismatch({ url, storePath: basename, expected: fileSize, actual: file.received(), atLeast: true })
+              )
+              : Effect.succeed(chunk)
+          ),
           Decompression.decompress(p.compression),
           Stream.mapError((e) =>
             e._tag === "DecompressionError"
@@ -394,6 +437,7 @@ export const makeFetcher = (options: FetcherOptions): Effect.Effect<Fetcher> =>
             reporter.pathProgress(basename, received, expected)
             return Effect.succeed(chunk)
           }),
+          Stream.concat(Stream.execute(checkFile)),
           // Checked before the importer finishes, so a short NAR stores no directory.
           Stream.concat(Stream.execute(Effect.suspend(() =>
             received === expected
@@ -421,7 +465,17 @@ export const makeFetcher = (options: FetcherOptions): Effect.Effect<Fetcher> =>
             }
             reporter.pathFinished(basename, expected)
             return Effect.succeed(result.root)
-          })
+          }),
+          Effect.withSpan("BinaryCache.importNar", {
+            attributes: {
+              "nix.store_path": basename,
+              "http.url": url,
+              "nix.compression": p.compression,
+              "nix.nar_size": expected,
+              "nix.file_size": Option.getOrElse(ni.fileSize, () => -1)
+            }
+          }),
+          Effect.annotateLogs({ storePath: basename })
         )
       })
 
@@ -454,7 +508,9 @@ export const makeFetcher = (options: FetcherOptions): Effect.Effect<Fetcher> =>
                   detail: e.message
                 })
             )
-            const stored = yield* resolveIn.pathInfoService.put(pathInfo)
+            const stored = yield* resolveIn.pathInfoService.put(pathInfo).pipe(
+              Effect.withSpan("BinaryCache.put", { attributes: { "nix.store_path": q.basename } })
+            )
             yield* Deferred.succeed(done.get(q.basename)!, stored)
             return stored
           })
@@ -479,7 +535,7 @@ export const makeFetcher = (options: FetcherOptions): Effect.Effect<Fetcher> =>
           Array.from(p.present.keys())
         )
         return Option.some(yield* ingest(p, ordered))
-      })
+      }).pipe(Effect.withSpan("BinaryCache.fetch", { attributes: { "nix.store_path_hash": Nixbase32.encode(digest) } }))
 
     return { cacheInfo, narInfo, fetch } satisfies Fetcher
   })
