@@ -83,12 +83,17 @@ describe("BinaryCache: closures", () => {
       const progress = events.filter(BinaryCache.Event.$is("PathProgress")).filter((e) => e.storePath === puts[2])
       assert.strictEqual(progress[progress.length - 1].narBytes, app.narSize)
 
-      // fetched again: references are now present locally, only the path itself is downloaded
+      // fetched again: references are now present locally, only the path itself is planned, and its NAR
+      // is not downloaded again (the store's NarIndex knows its root)
       server.requests.length = 0
       events.length = 0
       expectFixture(some(yield* bc.fetch(digestOf(app)), "again"), app)
       const nars = server.requests.filter((r) => r.startsWith("/nar/"))
-      assert.deepStrictEqual(nars, ["/" + app.url])
+      assert.deepStrictEqual(nars, [])
+      assert.deepStrictEqual(
+        events.filter(BinaryCache.Event.$is("PathFinished")).map((e) => [e.storePath, e.reused]),
+        [[basename(app.storePath), true]]
+      )
       const again = events.filter(BinaryCache.Event.$is("ClosurePlanned"))[0]
       assert.deepStrictEqual(again.present, [basename(lib.storePath)])
     })))

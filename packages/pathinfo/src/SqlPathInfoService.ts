@@ -12,6 +12,7 @@
  * - `pathinfo_write_lock`: one row, written first by every `put` on SQLite so
  *   the transaction holds the write lock before it reads (no other process can
  *   slip a contradicting write between the checks and the insert);
+ * - `nar_index`: the `SqlNarIndex` (NAR sha256 → castore root and size);
  * - `pathinfo_migrations`: the Migrator's bookkeeping.
  *
  * Every `put` is one transaction: the merge with a stored PathInfo, both
@@ -127,14 +128,39 @@ export const migrations = (tablePrefix: string): Record<string, Effect.Effect<vo
     yield* sql`CREATE INDEX ${sql(`${tablePrefix}pathinfo_reference_by_reference`)} ON ${reference} (reference)`
     yield* sql`CREATE TABLE ${sql(`${tablePrefix}pathinfo_write_lock`)} (id INTEGER NOT NULL PRIMARY KEY, n BIGINT NOT NULL)`
     yield* sql`INSERT INTO ${sql(`${tablePrefix}pathinfo_write_lock`)} (id, n) VALUES (1, 0)`
+  }),
+  // The NarIndex (SqlNarIndex): NAR sha256 → castore root of NARs imported
+  // without (or before losing) a PathInfo; stored PathInfos answer by their
+  // nar_sha256, hence its index.
+  "2_create_nar_index": Effect.gen(function*() {
+    const sql = (yield* SqlClient.SqlClient).withoutTransforms()
+    const bytes = sql.onDialectOrElse({ pg: () => sql.literal("BYTEA"), orElse: () => sql.literal("BLOB") })
+    const withoutRowid = sql.onDialectOrElse({ sqlite: () => sql.literal(" WITHOUT ROWID"), orElse: () => sql.literal("") })
+    yield* sql`CREATE TABLE ${sql(`${tablePrefix}nar_index`)} (
+      nar_sha256 ${bytes} NOT NULL PRIMARY KEY,
+      nar_size BIGINT NOT NULL,
+      node ${bytes} NOT NULL
+    )${withoutRowid}`
+    yield* sql`CREATE INDEX ${sql(`${tablePrefix}pathinfo_by_nar_sha256`)} ON ${sql(`${tablePrefix}pathinfo`)} (nar_sha256)`
   })
 })
 
-const runMigrations = (tablePrefix: string) =>
-  Migrator.make({})({
-    loader: Migrator.fromRecord(migrations(tablePrefix)),
-    table: `${tablePrefix}pathinfo_migrations`
-  })
+/**
+ * Runs the migrations (`make` and `SqlNarIndex.make` do; idempotent).
+ *
+ * @since 0.1.0
+ * @category migrations
+ */
+export const migrate = (tablePrefix: string): Effect.Effect<void, StorageError, SqlClient.SqlClient> =>
+  Effect.flatMap(SqlClient.SqlClient, (client) =>
+    Migrator.make({})({
+      loader: Migrator.fromRecord(migrations(tablePrefix)),
+      table: `${tablePrefix}pathinfo_migrations`
+    }).pipe(
+      Effect.provideService(SqlClient.SqlClient, client.withoutTransforms()),
+      Effect.mapError(storageError("migrate")),
+      Effect.asVoid
+    ))
 
 /** Statement spans cost more than the queries themselves; callers' own spans remain. */
 const untraced = Effect.withTracerEnabled(false)
@@ -155,10 +181,7 @@ export const make = (
     const prefix = options?.tablePrefix ?? "nixfx_"
     const pageSize = Math.max(1, options?.listPageSize ?? 256)
     const sql = (yield* SqlClient.SqlClient).withoutTransforms()
-    yield* runMigrations(prefix).pipe(
-      Effect.provideService(SqlClient.SqlClient, sql),
-      Effect.mapError(storageError("migrate"))
-    )
+    yield* migrate(prefix)
     const pathinfo = `${prefix}pathinfo`
     const reference = `${prefix}pathinfo_reference`
     const writeLock = `${prefix}pathinfo_write_lock`

@@ -57,7 +57,9 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { blobCache, directoryCache } from "./internal/castoreCache.js"
 import * as PathInfoCombinators from "./PathInfoCombinators.js"
+import * as NarIndex from "./NarIndex.js"
 import * as PathInfoService from "./PathInfoService.js"
+import * as SqlNarIndex from "./SqlNarIndex.js"
 import * as SqlPathInfoService from "./SqlPathInfoService.js"
 
 // ---------------------------------------------------------------------------
@@ -65,7 +67,9 @@ import * as SqlPathInfoService from "./SqlPathInfoService.js"
 // ---------------------------------------------------------------------------
 
 /**
- * The three services of a store.
+ * The three services of a store, and its `NarIndex` when it keeps one
+ * (memory, SQLite and PostgreSQL stores do; a binary cache reader importing
+ * into the store uses it so that no NAR is downloaded twice).
  *
  * @since 0.1.0
  * @category models
@@ -74,6 +78,7 @@ export interface Store {
   readonly pathInfoService: PathInfoService.PathInfoServiceShape
   readonly blobService: BlobService.Service
   readonly directoryService: DirectoryService.Service
+  readonly narIndex?: NarIndex.NarIndexShape | undefined
 }
 
 /**
@@ -398,7 +403,8 @@ const memoryBackend: Backend = {
       return {
         pathInfoService: yield* PathInfoService.makeMemory,
         blobService: yield* BlobService.makeMemory,
-        directoryService: yield* DirectoryService.makeMemory
+        directoryService: yield* DirectoryService.makeMemory,
+        narIndex: yield* NarIndex.makeMemory
       }
     })
 }
@@ -509,10 +515,14 @@ const openSqlStore = (sql: SqlClient.SqlClient, blobs: string, tablePrefix: stri
       Effect.provideService(SqlClient.SqlClient, sql),
       Effect.mapError(openError(label, "cannot set up the directory tables"))
     )
+    const narIndex = yield* SqlNarIndex.make(tablePrefix === undefined ? {} : { tablePrefix }).pipe(
+      Effect.provideService(SqlClient.SqlClient, sql),
+      Effect.mapError(openError(label, "cannot set up the NAR index table"))
+    )
     const blobService = yield* FilesystemBlobService.make({ directory: blobs }).pipe(
       Effect.mapError(openError(label, `cannot open the blob directory ${blobs}`))
     )
-    return { pathInfoService, blobService, directoryService } satisfies Store
+    return { pathInfoService, blobService, directoryService, narIndex } satisfies Store
   })
 
 const PostgresEntry = Schema.Struct({
@@ -579,7 +589,9 @@ const cacheBackend: Backend = {
       return {
         pathInfoService: PathInfoCombinators.cache(near.pathInfoService, far.pathInfoService),
         blobService: blobCache(near.blobService, far.blobService),
-        directoryService: directoryCache(near.directoryService, far.directoryService)
+        directoryService: directoryCache(near.directoryService, far.directoryService),
+        // What is imported lands near, so near's index is the one that knows.
+        narIndex: near.narIndex
       }
     })
 }

@@ -16,6 +16,12 @@ export * as PathInfoService from "./PathInfoService.js"
 /** PathInfoService over @effect/sql (SQLite, PostgreSQL). */
 export * as SqlPathInfoService from "./SqlPathInfoService.js"
 
+/** NAR sha256 → castore root of imported NARs, so no NAR is fetched twice; the in-memory index. */
+export * as NarIndex from "./NarIndex.js"
+
+/** The NarIndex of a SQL store, beside its PathInfos. */
+export * as SqlNarIndex from "./SqlNarIndex.js"
+
 /** Combinators: read-through cache (near/far), LRU, signing. */
 export * as PathInfoCombinators from "./PathInfoCombinators.js"
 

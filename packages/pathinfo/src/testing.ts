@@ -34,6 +34,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import { emptyDirectoryNarSize } from "./internal/narSize.js"
+import * as NarIndex from "./NarIndex.js"
 import * as PathInfo from "./PathInfo.js"
 import * as PathInfoService from "./PathInfoService.js"
 
@@ -622,6 +623,91 @@ export const pathInfoServiceSuite = <E>(
             }
           }
         }), timeout)
+    })
+  })
+}
+
+/**
+ * @since 0.1.0
+ * @category conformance
+ */
+export interface NarIndexSuiteOptions {
+  /** The index answers for the NarHash of every PathInfo in the layer's PathInfoService (SQL stores). */
+  readonly pathInfosAnswer: boolean
+  /** Per-test timeout in milliseconds (default 30 s). */
+  readonly timeout?: number | undefined
+}
+
+/**
+ * Registers the conformance tests of a `NarIndex` layer, built once and used
+ * by every test with fresh random hashes (so persistent stores work too). The
+ * layer also provides the PathInfoService the index sits beside.
+ *
+ * @since 0.1.0
+ * @category conformance
+ */
+export const narIndexSuite = <E>(
+  name: string,
+  layer: Layer.Layer<NarIndex.NarIndex | PathInfoService.PathInfoService, E>,
+  options: NarIndexSuiteOptions
+): void => {
+  const timeout = options.timeout ?? 30_000
+  const index = NarIndex.NarIndex
+
+  const expectEntry = (got: Option.Option<NarIndex.Entry>, narSha256: Uint8Array, narSize: number, node: Node.Node) => {
+    if (Option.isNone(got)) return assert.fail("expected an entry")
+    assert.deepStrictEqual(Buffer.from(got.value.narSha256), Buffer.from(narSha256))
+    assert.strictEqual(got.value.narSize, narSize)
+    assert.isTrue(Node.equals(got.value.node, node), "the recorded node")
+  }
+
+  describe(name, () => {
+    vitestLayer(layer, { excludeTestServices: true, timeout: 60_000 })((it) => {
+      it.effect("get of an unknown NAR is none", () =>
+        Effect.gen(function*() {
+          assert.isTrue(Option.isNone(yield* (yield* index).get(randomBytes(32))))
+        }), timeout)
+
+      it.effect("put then get returns the entry, for every kind of node", () =>
+        Effect.gen(function*() {
+          const narIndex = yield* index
+          for (const kind of ["file", "executable", "directory", "symlink"] as const) {
+            const node = randomNode(kind)
+            const narSha256 = randomBytes(32)
+            yield* narIndex.put({ narSha256, narSize: narSizeFor(node), node })
+            expectEntry(yield* narIndex.get(narSha256), narSha256, narSizeFor(node), node)
+          }
+        }), timeout)
+
+      it.effect("a second put of the same NAR replaces the entry", () =>
+        Effect.gen(function*() {
+          const narIndex = yield* index
+          const narSha256 = randomBytes(32)
+          yield* narIndex.put({ narSha256, narSize: 7, node: randomNode("file") })
+          const node = randomNode("directory")
+          yield* narIndex.put({ narSha256, narSize: 2 ** 40, node })
+          expectEntry(yield* narIndex.get(narSha256), narSha256, 2 ** 40, node)
+        }), timeout)
+
+      it.effect("entries do not depend on PathInfos", () =>
+        Effect.gen(function*() {
+          const narIndex = yield* index
+          const node = randomNode("directory")
+          const narSha256 = randomBytes(32)
+          yield* narIndex.put({ narSha256, narSize: 1234, node })
+          // A PathInfo with another NAR changes nothing.
+          yield* (yield* PathInfoService.PathInfoService).put(makeTestPathInfo({ node: randomNode("directory") }))
+          expectEntry(yield* narIndex.get(narSha256), narSha256, 1234, node)
+        }), timeout)
+
+      if (options.pathInfosAnswer) {
+        it.effect("a stored PathInfo answers for its NarHash", () =>
+          Effect.gen(function*() {
+            const p = makeTestPathInfo({ node: randomNode("directory") })
+            yield* (yield* PathInfoService.PathInfoService).put(p)
+            expectEntry(yield* (yield* index).get(p.narSha256), p.narSha256, p.narSize, p.node)
+          }), timeout)
+      }
     })
   })
 }
