@@ -88,6 +88,8 @@ export const ingest = <E, R>(
             ? run.consume(Chunk.unsafeGet(chunk, 0))
             : Effect.forEach(chunk, run.consume, { discard: true })
       )
-      return yield* run.finish
+      const result = yield* run.finish
+      yield* Effect.annotateCurrentSpan({ "nix.nar_size": result.narSize, "castore.node": result.root._tag })
+      return result
     })
-  )
+  ).pipe(Effect.withSpan("NarImport.ingest"))

@@ -151,8 +151,9 @@ export const closure = (
       ordered.push(info)
     }
     for (const info of found.values()) visit(info)
+    yield* Effect.annotateCurrentSpan("nixfx.closure_paths", ordered.length)
     return ordered
-  })
+  }).pipe(Effect.withSpan("StoreCopy.closure", { attributes: { "nixfx.roots": roots.length } }))
 
 const copyBlob = (
   from: Store,
@@ -243,6 +244,7 @@ export const copyContent = (
             if (entry.node._tag === "File") blobs.set(B3Digest.toHex(entry.node.digest), entry.node.digest)
           }
         }
+        yield* Effect.annotateCurrentSpan({ "castore.directories": ordered.length, "castore.blobs": blobs.size })
         yield* Effect.forEach(blobs.values(), (digest) => copyBlob(from, to, digest, storePath), {
           concurrency,
           discard: true
@@ -256,7 +258,7 @@ export const copyContent = (
         )
       }
     }
-  })
+  }).pipe(Effect.withSpan("StoreCopy.copyContent", { attributes: { "nix.store_path": storePath, "castore.node": node._tag } }))
 
 /** The PathInfo with every unknown reference node taken from the destination. */
 const withKnownReferenceNodes = (
@@ -300,18 +302,29 @@ export const copy = (
     let present = 0
     for (const info of ordered) {
       const storePath = StorePath.toAbsolutePath(info.storePath)
-      const existing = yield* to.pathInfoService.get(info.storePath.digest)
-      if (Option.isSome(existing) && existing.value.storePath.name === info.storePath.name) {
-        held.set(info.basename, existing.value)
-        present++
-        emit(Event.Present({ storePath, narSize: info.narSize }))
-        continue
-      }
-      yield* copyContent(from, to, info.node, storePath, options)
-      const stored = yield* to.pathInfoService.put(yield* withKnownReferenceNodes(to, info))
-      held.set(info.basename, stored)
-      copied++
-      emit(Event.Copied({ storePath, narSize: info.narSize }))
+      yield* Effect.gen(function*() {
+        const existing = yield* to.pathInfoService.get(info.storePath.digest)
+        if (Option.isSome(existing) && existing.value.storePath.name === info.storePath.name) {
+          held.set(info.basename, existing.value)
+          present++
+          yield* Effect.annotateCurrentSpan("nixfx.present", true)
+          emit(Event.Present({ storePath, narSize: info.narSize }))
+          return
+        }
+        yield* copyContent(from, to, info.node, storePath, options)
+        const stored = yield* to.pathInfoService.put(yield* withKnownReferenceNodes(to, info))
+        held.set(info.basename, stored)
+        copied++
+        yield* Effect.annotateCurrentSpan("nixfx.present", false)
+        emit(Event.Copied({ storePath, narSize: info.narSize }))
+      }).pipe(
+        Effect.withSpan("StoreCopy.copyPath", { attributes: { "nix.store_path": storePath, "nix.nar_size": info.narSize } })
+      )
     }
+    yield* Effect.annotateCurrentSpan({ "nixfx.copied": copied, "nixfx.present": present })
     return { roots: paths.map((path) => held.get(path.basename)!), copied, present }
-  })
+  }).pipe(
+    Effect.withSpan("StoreCopy.copy", {
+      attributes: { "nix.store_paths": paths.map((path) => StorePath.toAbsolutePath(path)) }
+    })
+  )
