@@ -22,7 +22,7 @@ import type { Store } from "../StoreComposition.js"
 import { sortReferences } from "./testBuilders.js"
 
 /** Where a writer is; a test kills it inside one of these. */
-export type Phase = "blob" | "directories" | "pathinfo"
+export type Phase = "large-blob" | "blob" | "directories" | "pathinfo"
 
 export interface WorkloadOptions {
   /** Names the path (`fault-<index>`). */
@@ -93,7 +93,7 @@ export const writeGeneratedPath = (store: Store, options: WorkloadOptions) =>
 
     for (const bytes of blobs) {
       yield* timed(
-        "blob",
+        bytes === large ? "large-blob" : "blob",
         Effect.scoped(Effect.gen(function*() {
           const writer = yield* store.blobService.writer
           for (let offset = 0; offset < bytes.length; offset += chunkBytes) {
