@@ -240,8 +240,20 @@ const bzip2Decoder = (): SyncDecoder => {
 /** zlib output buffer size: larger buffers mean fewer thread pool round trips. */
 const ZLIB_CHUNK = 256 * 1024
 
-/** liblzma decodes a whole input chunk at once: feed it slices so one slice cannot expand without bound. */
-const LZMA_SLICE = 16 * 1024
+/**
+ * liblzma decodes a whole input chunk at once, buffering all its output: feed
+ * it slices of at most 16 KiB, fewer bytes the more the input has expanded so
+ * far, so that one slice yields about 1 MiB. (A fixed 16 KiB slice of an xz
+ * bomb of zeros expands to ~100 MiB before the consumer can say stop.)
+ */
+const LZMA_SLICE = { max: 16 * 1024, min: 64, first: 1024, output: 1024 * 1024 }
+type Slicing = typeof LZMA_SLICE
+
+/** The next input slice: `output` bytes' worth at the ratio seen so far (doubling from `first` until output appears). */
+const sliceLength = (slicing: Slicing, bytesIn: number, bytesOut: number): number =>
+  bytesOut === 0
+    ? Math.min(slicing.max, Math.max(slicing.first, bytesIn * 2))
+    : Math.max(slicing.min, Math.min(slicing.max, Math.floor((slicing.output * bytesIn) / bytesOut)))
 
 /**
  * Runs a Node `Transform` over a stream, one input chunk in flight at a
@@ -252,11 +264,12 @@ const LZMA_SLICE = 16 * 1024
  * `@effect/platform-node` does not guarantee (it writes single-element
  * chunks without waiting for `drain`).
  */
-const throughTransform = (compression: Compression, make: () => Transform, slice?: number) =>
+const throughTransform = (compression: Compression, make: () => Transform, slicing?: Slicing) =>
 <E, R>(self: Stream.Stream<Uint8Array, E, R>): Stream.Stream<Uint8Array, E | DecompressionError, R> =>
   Stream.suspend(() => {
     const transform = make()
     let offset = 0
+    let produced = 0
     const queue: Array<Uint8Array> = []
     let writing = false
     let inputDone = false
@@ -288,8 +301,16 @@ const throughTransform = (compression: Compression, make: () => Transform, slice
     })
 
     const writeNext = () => {
-      const bytes = queue.shift()
-      if (bytes === undefined) return
+      const head = queue[0]
+      if (head === undefined) return
+      let bytes = head
+      const n = slicing === undefined ? head.length : sliceLength(slicing, offset, produced)
+      if (head.length > n) {
+        bytes = head.subarray(0, n)
+        queue[0] = head.subarray(n)
+      } else {
+        queue.shift()
+      }
       writing = true
       offset += bytes.length
       transform.write(bytes, () => {
@@ -319,7 +340,10 @@ const throughTransform = (compression: Compression, make: () => Transform, slice
         signaled = false
         if (failed) return Channel.fail(error())
         const out = transform.read() as Buffer | null
-        if (out !== null) return Channel.flatMap(Channel.write(Chunk.of(new Uint8Array(out.buffer, out.byteOffset, out.length))), loop)
+        if (out !== null) {
+          produced += out.length
+          return Channel.flatMap(Channel.write(Chunk.of(new Uint8Array(out.buffer, out.byteOffset, out.length))), loop)
+        }
         if (ended) return Channel.void
         if (!writing && queue.length > 0) {
           writeNext()
@@ -328,10 +352,7 @@ const throughTransform = (compression: Compression, make: () => Transform, slice
         if (!writing && !inputDone) {
           return Channel.readWithCause({
             onInput: (input: Chunk.Chunk<Uint8Array>) => {
-              for (const bytes of input) {
-                if (slice === undefined || bytes.length <= slice) queue.push(bytes)
-                else for (let i = 0; i < bytes.length; i += slice) queue.push(bytes.subarray(i, i + slice))
-              }
+              for (const bytes of input) queue.push(bytes)
               return loop()
             },
             onFailure: (cause) => Channel.failCause(cause),
