@@ -147,7 +147,7 @@ export const Event = Data.taggedEnum<Event>()
  * @since 0.1.0
  * @category models
  */
-export interface Options {
+export interface Options extends HttpSettings {
   /**
    * The cache: `http(s)://host/path` or `nix+http(s)://host/path` (without a
    * query: use `fromUrl` to read one).
@@ -161,29 +161,6 @@ export interface Options {
   readonly concurrency?: number | undefined
   /** The store directory the cache must be for (its `nix-cache-info` `StoreDir`). Default `/nix/store`. */
   readonly storeDir?: string | undefined
-  /**
-   * Attempts after the first of a request that failed transiently (no
-   * response, connection reset or refused, a body cut short, a timeout, 408,
-   * 429, 5xx except 501/505/511). Never for 401, 403, 404, 410. Default 4:
-   * five attempts, as Nix's `download-attempts`.
-   */
-  readonly retries?: number | undefined
-  /**
-   * Base of the jittered exponential backoff: the wait before attempt n+1 is
-   * `retryDelay · 2^(n-1+U(0,0.5))` (Nix's formula), or what `Retry-After`
-   * asks when that is longer. Default 250 ms (Nix's).
-   */
-  readonly retryDelay?: Duration.DurationInput | undefined
-  /** Longest single wait between two attempts; caps `Retry-After` too. Default 60 seconds. */
-  readonly maxRetryDelay?: Duration.DurationInput | undefined
-  /** Default of `responseTimeout` and `idleTimeout`. Default 60 seconds. */
-  readonly timeout?: Duration.DurationInput | undefined
-  /** Longest wait for a response's headers (connecting included). Default `timeout`. */
-  readonly responseTimeout?: Duration.DurationInput | undefined
-  /** Longest gap between two body chunks while the importer waits for one. Default `timeout`. */
-  readonly idleTimeout?: Duration.DurationInput | undefined
-  /** What a 403 on a narinfo or `nix-cache-info` means. Default `"miss"`. */
-  readonly forbidden?: ForbiddenPolicy | undefined
   /** Receives progress events, synchronously (keep it cheap). */
   readonly onEvent?: ((event: Event) => void) | undefined
 }
@@ -473,14 +450,97 @@ export const layerCached = (
  * @since 0.1.0
  * @category parsing
  */
-export interface UrlOptions {
+export interface UrlOptions extends HttpSettings {
   readonly url: string
   readonly trustedPublicKeys: ReadonlyArray<Keys.PublicKey>
   readonly frankenbuildDetection: FrankenbuildDetection
   readonly concurrency: number
 }
 
-const urlParameters = ["trusted-public-keys", "frankenbuild-detection", "concurrency"] as const
+/**
+ * How a cache is read over HTTP (part of `Options`, and what a URL query or
+ * a composition entry can set); absent ones take the defaults below.
+ *
+ * @since 0.1.0
+ * @category parsing
+ */
+export interface HttpSettings {
+  /**
+   * Attempts after the first of a request that failed transiently (no
+   * response, connection reset or refused, a body cut short, a timeout, 408,
+   * 429, 5xx except 501/505/511). Never for 401, 403, 404, 410. Default 4:
+   * five attempts, as Nix's `download-attempts`.
+   */
+  readonly retries?: number | undefined
+  /**
+   * Base of the jittered exponential backoff: the wait before attempt n+1 is
+   * `retryDelay · 2^(n-1+U(0,0.5))` (Nix's formula), or what `Retry-After`
+   * asks when that is longer. Default 250 ms (Nix's).
+   */
+  readonly retryDelay?: Duration.DurationInput | undefined
+  /** Longest single wait between two attempts; caps `Retry-After` too. Default 60 seconds. */
+  readonly maxRetryDelay?: Duration.DurationInput | undefined
+  /** Default of `responseTimeout` and `idleTimeout`. Default 60 seconds. */
+  readonly timeout?: Duration.DurationInput | undefined
+  /** Longest wait for a response's headers (connecting included). Default `timeout`. */
+  readonly responseTimeout?: Duration.DurationInput | undefined
+  /** Longest gap between two body chunks while the importer waits for one. Default `timeout`. */
+  readonly idleTimeout?: Duration.DurationInput | undefined
+  /** What a 403 on a narinfo or `nix-cache-info` means. Default `"miss"`. */
+  readonly forbidden?: ForbiddenPolicy | undefined
+}
+
+/** Query parameter → `HttpSettings` field, for the durations. */
+const durationParameters = {
+  "retry-delay": "retryDelay",
+  "max-retry-delay": "maxRetryDelay",
+  "timeout": "timeout",
+  "response-timeout": "responseTimeout",
+  "idle-timeout": "idleTimeout"
+} as const
+
+type DurationParameter = keyof typeof durationParameters
+
+const httpParameters = ["retries", "forbidden", ...Object.keys(durationParameters) as Array<DurationParameter>] as const
+
+const urlParameters = ["trusted-public-keys", "frankenbuild-detection", "concurrency", ...httpParameters] as const
+
+/** `250ms`, `1.5s`. */
+const parseDurationText = (name: string, s: string, input: string, part: StoreComposition.ConfigPart) => {
+  const m = /^(\d+(?:\.\d+)?)(ms|s)$/.exec(s)
+  return m === null
+    ? Either.left(configError(input, part, `${name} must be a duration like 250ms or 30s, got ${JSON.stringify(s)}`))
+    : Either.right(Duration.millis(Number(m[1]) * (m[2] === "s" ? 1000 : 1)))
+}
+
+/** `HttpSettings` from parameters by their query names (values as text); errors name entry fields in camelCase. */
+const parseHttpSettings = (
+  get: (name: (typeof httpParameters)[number]) => string | undefined,
+  input: string,
+  part: StoreComposition.ConfigPart
+): Either.Either<HttpSettings, StoreComposition.StoreConfigError> =>
+  Either.gen(function*() {
+    const out: { -readonly [K in keyof HttpSettings]: HttpSettings[K] } = {}
+    const retries = get("retries")
+    if (retries !== undefined) {
+      if (!/^\d+$/.test(retries) || !Number.isSafeInteger(Number(retries))) {
+        return yield* Either.left(configError(input, part, `retries must be a non-negative integer, got ${JSON.stringify(retries)}`))
+      }
+      out.retries = Number(retries)
+    }
+    const forbidden = get("forbidden")
+    if (forbidden !== undefined) {
+      if (!Schema.is(ForbiddenPolicy)(forbidden)) {
+        return yield* Either.left(configError(input, part, `forbidden must be miss or error, got ${JSON.stringify(forbidden)}`))
+      }
+      out.forbidden = forbidden
+    }
+    for (const [name, field] of Object.entries(durationParameters) as Array<[DurationParameter, (typeof durationParameters)[DurationParameter]]>) {
+      const text = get(name)
+      if (text !== undefined) out[field] = yield* parseDurationText(part === "field" ? field : name, text, input, part)
+    }
+    return out
+  })
 
 const parseConcurrency = (s: string, input: string, part: StoreComposition.ConfigPart) => {
   const n = Number(s)
@@ -494,7 +554,10 @@ const parseKeys = (s: string, input: string, part: StoreComposition.ConfigPart) 
 
 /**
  * Reads `nix+http(s)://host/path?trusted-public-keys=name:key%20name:key&frankenbuild-detection=warn&concurrency=16`
- * (also `http(s)://…`). Keys are separated by spaces (`%20` or `+`).
+ * (also `http(s)://…`). Keys are separated by spaces (`%20` or `+`). The
+ * HTTP behaviour: `retries=4`, `retry-delay=250ms`, `max-retry-delay=60s`,
+ * `timeout=60s`, `response-timeout=…`, `idle-timeout=…` (durations in `ms`
+ * or `s`), `forbidden=miss|error` (see `Options`).
  *
  * @since 0.1.0
  * @category parsing
@@ -518,13 +581,27 @@ export const fromUrl = (raw: string): Either.Either<UrlOptions, StoreComposition
       )
     }
     const concurrency = query.get("concurrency")
+    const http = yield* parseHttpSettings((name) => query.get(name), raw, "query")
     return {
+      ...http,
       url,
       trustedPublicKeys: keys === undefined ? [] : yield* parseKeys(keys, raw, "query"),
       frankenbuildDetection: detection ?? "off",
       concurrency: concurrency === undefined ? defaultConcurrency : yield* parseConcurrency(concurrency, raw, "query")
     }
   })
+
+/** `HttpSettings` as `Entry` fields (durations as `<ms>ms`). */
+const entryHttpSettings = (settings: HttpSettings): Record<string, string | number> => {
+  const out: Record<string, string | number> = {}
+  if (settings.retries !== undefined) out.retries = settings.retries
+  if (settings.forbidden !== undefined) out.forbidden = settings.forbidden
+  for (const field of Object.values(durationParameters)) {
+    const d = settings[field]
+    if (d !== undefined) out[field] = `${Duration.toMillis(d)}ms`
+  }
+  return out
+}
 
 const StoreReference = Schema.Union(Schema.String, Schema.Record({ key: Schema.String, value: Schema.Unknown }))
 
@@ -544,6 +621,14 @@ export const Entry = Schema.Struct({
   trustedPublicKeys: Schema.optional(Schema.Union(Schema.String, Schema.Array(Schema.String))),
   frankenbuildDetection: Schema.optional(FrankenbuildDetection),
   concurrency: Schema.optional(Schema.Number.pipe(Schema.int(), Schema.positive())),
+  /** HTTP behaviour, as in the URL query (durations as `250ms`, `30s`). */
+  retries: Schema.optional(Schema.Number.pipe(Schema.int(), Schema.nonNegative())),
+  retryDelay: Schema.optional(Schema.String),
+  maxRetryDelay: Schema.optional(Schema.String),
+  timeout: Schema.optional(Schema.String),
+  responseTimeout: Schema.optional(Schema.String),
+  idleTimeout: Schema.optional(Schema.String),
+  forbidden: Schema.optional(ForbiddenPolicy),
   resolveIn: Schema.optional(StoreReference)
 })
 
@@ -571,6 +656,7 @@ export const makeBackend = <E>(client: Layer.Layer<HttpClient.HttpClient, E>): S
   schemes: ["nix+http", "nix+https", "file"],
   fromUrl: (_url, input) =>
     Either.map(fromUrl(input), (o) => ({
+      ...entryHttpSettings(o),
       type: "binary-cache",
       url: o.url,
       trustedPublicKeys: o.trustedPublicKeys.map(Keys.formatPublicKey),
@@ -584,6 +670,10 @@ export const makeBackend = <E>(client: Layer.Layer<HttpClient.HttpClient, E>): S
         ? config.trustedPublicKeys
         : (config.trustedPublicKeys ?? []).join(" ")
       const trustedPublicKeys = yield* parseKeys(keyText, context.label, "field")
+      const http = yield* parseHttpSettings((name) => {
+        const value = config[name === "retries" || name === "forbidden" ? name : durationParameters[name]]
+        return value === undefined ? undefined : String(value)
+      }, context.label, "field")
       const resolveIn = config.resolveIn === undefined
         ? yield* memoryStore
         : yield* context.resolve(config.resolveIn, "resolveIn")
@@ -594,6 +684,7 @@ export const makeBackend = <E>(client: Layer.Layer<HttpClient.HttpClient, E>): S
         )
       )
       const binaryCache = yield* make({
+        ...http,
         url: config.url,
         trustedPublicKeys,
         frankenbuildDetection: config.frankenbuildDetection,

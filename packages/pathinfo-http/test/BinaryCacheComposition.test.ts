@@ -8,6 +8,7 @@ import * as Keys from "@nixfx/nix-compat/Keys"
 import * as PathInfoService from "@nixfx/pathinfo/PathInfoService"
 import * as StoreComposition from "@nixfx/pathinfo/StoreComposition"
 import * as Effect from "effect/Effect"
+import * as Duration from "effect/Duration"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
@@ -39,6 +40,26 @@ describe("BinaryCache.fromUrl", () => {
     assert.strictEqual(plain.trustedPublicKeys.length, 2)
     assert.strictEqual(plain.frankenbuildDetection, "off")
     assert.strictEqual(plain.concurrency, BinaryCache.defaultConcurrency)
+    assert.isUndefined(plain.retries)
+    assert.isUndefined(plain.forbidden)
+  })
+
+  it("reads the HTTP behaviour: retries, delays, timeouts (ms or s), the 403 policy", () => {
+    const o = Either.getOrThrow(
+      BinaryCache.fromUrl(
+        "nix+https://cache.example.org?retries=7&retry-delay=100ms&max-retry-delay=2.5s&timeout=30s&response-timeout=5s&idle-timeout=1500ms&forbidden=error"
+      )
+    )
+    assert.strictEqual(o.retries, 7)
+    assert.strictEqual(Duration.toMillis(o.retryDelay!), 100)
+    assert.strictEqual(Duration.toMillis(o.maxRetryDelay!), 2500)
+    assert.strictEqual(Duration.toMillis(o.timeout!), 30_000)
+    assert.strictEqual(Duration.toMillis(o.responseTimeout!), 5000)
+    assert.strictEqual(Duration.toMillis(o.idleTimeout!), 1500)
+    assert.strictEqual(o.forbidden, "error")
+    // the backend's entry keeps them
+    const entry = Either.getOrThrow(BinaryCache.backend.fromUrl!(new URL("https://x"), "nix+https://c.example?retries=0&idle-timeout=2s&forbidden=miss"))
+    assert.deepInclude(entry, { retries: 0, idleTimeout: "2000ms", forbidden: "miss" })
   })
 
   const bad: ReadonlyArray<readonly [string, StoreComposition.ConfigPart, string]> = [
@@ -48,7 +69,11 @@ describe("BinaryCache.fromUrl", () => {
     ["nix+http://cache.example.org?concurrency=0", "query", "positive integer"],
     ["nix+http://cache.example.org?trusted-public-keys=nocolon", "query", "trusted-public-keys"],
     ["nix+http://cache.example.org?trusted-public-keys=k:AAAA", "query", "trusted-public-keys"],
-    ["nix+http://cache.example.org/#x", "url", "fragment"]
+    ["nix+http://cache.example.org/#x", "url", "fragment"],
+    ["nix+http://cache.example.org?retries=-1", "query", "retries must be a non-negative integer"],
+    ["nix+http://cache.example.org?retry-delay=100", "query", "retry-delay must be a duration like 250ms"],
+    ["nix+http://cache.example.org?idle-timeout=1m", "query", "idle-timeout must be a duration"],
+    ["nix+http://cache.example.org?forbidden=deny", "query", "forbidden must be miss or error"]
   ]
   for (const [url, part, text] of bad) {
     it(`${url}: ${part}`, () => {
@@ -110,6 +135,32 @@ describe("BinaryCache in StoreComposition", () => {
       // the same directory opened again holds everything
       const reopened = yield* StoreComposition.build(`sqlite://${local}`)
       yield* expectStored(reopened, app)
+    })))
+
+  it.live("HTTP settings of a URL and of an entry reach the cache: forbidden=error makes a 403 an AccessDenied", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const server = yield* serveCache([cacheDir("zstd")])
+      const p = pathByName("zstd", "fx-tree")
+      server.addFault(`/${p.hashPart}.narinfo`, { _tag: "Status", status: 403 })
+      const lenient = yield* StoreComposition.build(`nix+${server.url}`, BinaryCache.registry)
+      assert.isTrue(Option.isNone(yield* lenient.pathInfoService.get(digestOf(p))))
+      for (
+        const input of [
+          `nix+${server.url}?forbidden=error&retries=0`,
+          { stores: { root: { type: "binary-cache", url: server.url, forbidden: "error", retryDelay: "5ms" } } }
+        ]
+      ) {
+        const strict = yield* StoreComposition.build(input, BinaryCache.registry)
+        const e = yield* Effect.flip(strict.pathInfoService.get(digestOf(p)))
+        assert.strictEqual(e._tag, "StorageError")
+        assert.strictEqual((e.cause as { _tag?: string })._tag, "AccessDenied")
+      }
+      const bad = yield* Effect.flip(StoreComposition.build(
+        { stores: { root: { type: "binary-cache", url: server.url, idleTimeout: "soon" } } },
+        BinaryCache.registry
+      ))
+      assert.strictEqual(bad._tag, "StoreConfigError")
+      assert.include(bad.message, "idleTimeout must be a duration")
     })))
 
   it("an unknown field of a binary-cache entry names it", () =>

@@ -48,7 +48,7 @@ export const recordingStore = Effect.map(memoryStore, (store) => {
 })
 
 export const open = (
-  server: CacheServer,
+  server: Pick<CacheServer, "url">,
   store: StoreComposition.Store,
   options: Omit<BinaryCache.Options, "url"> = {}
 ) =>
