@@ -2,11 +2,13 @@
  * A Nix HTTP binary cache (cache.nixos.org, Cachix, attic, harmonia, a
  * `file://` cache behind any web server) as a `PathInfoService`.
  *
- * Every `get(digest)` fetches `<hash>.narinfo` (404 and 403 mean "not
- * here"), checks its signatures against the trusted keys, downloads the NAR,
+ * Every `get(digest)` fetches `<hash>.narinfo` (404, 410 and, by default,
+ * 403 mean "not here"), checks its signatures against the trusted keys,
+ * downloads the NAR (retrying and resuming as Nix does: see `HttpSettings`),
  * decompresses it as `Compression:` says, imports it into castore in one
- * streaming pass (stopping as soon as more bytes arrive than `NarSize:`
- * says) and compares NarHash and NarSize. The result is a strict `PathInfo`
+ * streaming pass (stopping as soon as more bytes arrive than `NarSize:` or
+ * `FileSize:` says) and compares NarHash and NarSize, FileHash and FileSize.
+ * The result is a strict `PathInfo`
  * whose references are kept **by content**: each reference is looked up in
  * the store the cache resolves against (`resolveIn`); a present one has its
  * castore node recorded, an absent one is fetched from the same cache first
