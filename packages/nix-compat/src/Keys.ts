@@ -181,7 +181,11 @@ const base64url = (b: Uint8Array): string =>
 export class PublicKey extends Schema.Class<PublicKey>("@nixfx/nix-compat/PublicKey")({
   name: KeyName,
   key: Schema.Uint8ArrayFromSelf.pipe(
-    Schema.filter((b) => b.length === publicKeyLength || `expected ${publicKeyLength} bytes, got ${b.length}`)
+    Schema.filter((b) => b.length === publicKeyLength || `expected ${publicKeyLength} bytes, got ${b.length}`),
+    // Real keys (derived from random seeds): filtering random arrays for 32 bytes never ends.
+    Schema.annotations({
+      arbitrary: () => (fc) => fc.uint8Array({ minLength: 32, maxLength: 32 }).map((seed) => derivePublic(seed))
+    })
   )
 }) {
   /** `name:base64` */
