@@ -315,6 +315,23 @@ describe("BinaryCache HTTP: resumed NAR downloads", () => {
       assert.strictEqual(e.reason, "Changed")
     })))
 
+  it.live("a 206 for another range than asked: HttpError Range, nothing stored", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const server = yield* serveCache([cacheDir("xz")], { ranges: true })
+      const { half, p } = cut("xz")
+      server.addFault("/" + p.url, { _tag: "CutAfter", bytes: half }, 1)
+      server.addFault("/" + p.url, { _tag: "ShiftRange", shift: 10 }, 1)
+      const store = yield* memoryStore
+      const e = expectTag(
+        yield* failWith((yield* open(server, store, { retries: 2, ...fast })).fetch(digestOf(p))),
+        "HttpError"
+      )
+      assert.strictEqual(e.reason, "Range")
+      assert.strictEqual(e.status, 206)
+      assert.match(e.detail, /^asked for bytes \d+-, got Content-Range bytes \d+-\d+\/\d+$/)
+      assert.isTrue(Option.isNone(yield* store.pathInfoService.get(digestOf(p))))
+    })))
+
   it.live("a body that stalls mid-NAR times out and resumes", () =>
     Effect.scoped(Effect.gen(function*() {
       const server = yield* serveCache([cacheDir("gzip")], { ranges: true })

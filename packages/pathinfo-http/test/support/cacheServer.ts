@@ -25,6 +25,8 @@ export type Fault =
   | { readonly _tag: "Reset" }
   /** Never answer (the connection stays open). */
   | { readonly _tag: "NoResponse" }
+  /** Answer a range request with `206` and the range starting `shift` bytes later than asked (a broken server). */
+  | { readonly _tag: "ShiftRange"; readonly shift: number }
   /** Announce the whole file, send `bytes` of it, then cut the connection. */
   | { readonly _tag: "CutAfter"; readonly bytes: number }
   /** Serve `body` instead of the file (with a matching Content-Length). */
@@ -161,7 +163,7 @@ export const serveCache = (
           const range = /^bytes=(\d+)-$/.exec(req.headers.range ?? "")
           const ifRange = req.headers["if-range"]
           if (range !== null && (ifRange === undefined || ifRange === etag)) {
-            const first = Number(range[1])
+            const first = Number(range[1]) + (fault?._tag === "ShiftRange" ? fault.shift : 0)
             if (first >= file.length) {
               res.writeHead(416, { "content-length": 0, "content-range": `bytes */${file.length}` })
               res.end()
@@ -172,7 +174,7 @@ export const serveCache = (
             headers["content-range"] = `bytes ${first}-${file.length - 1}/${file.length}`
           }
         }
-        if (fault === undefined || fault._tag === "Replace") {
+        if (fault === undefined || fault._tag === "Replace" || fault._tag === "ShiftRange") {
           res.writeHead(status, { ...headers, "content-length": body.length })
           sent(body.length)
           res.end(body)
