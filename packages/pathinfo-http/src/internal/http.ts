@@ -343,8 +343,8 @@ const dropBytes = (chunk: Chunk.Chunk<Uint8Array>, n: number): Chunk.Chunk<Uint8
  * error (a narinfo pointing at a missing NAR is not "not found"; 401, 403
  * and 407 are `AccessDenied`). Transient failures are retried, and a body
  * cut in the middle resumes (see the module documentation). With
- * `algorithm` (`sha256`, …), the bytes passed on are hashed as they go. The request is
- * aborted when the stream ends early or fails.
+ * `algorithm` (`sha256`, …), the bytes passed on are hashed as they go.
+ * The request is aborted when the stream ends early or fails.
  */
 export const download = (options: HttpOptions, url: string, algorithm: string | undefined): Download => {
   let received = 0
