@@ -14,22 +14,17 @@ import * as Effect from "effect/Effect"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import { checkBlobFiles, count, emptyTally, targets, verifyStore, writeAndKill } from "./support/faults.js"
+import { checkBlobFiles, killRounds, verifyStore, writeAndKill } from "@nixfx/pathinfo/internal/faults"
 
-const ROUNDS = 9
 const LARGE_BYTES = 3_000_000
 
-/** Kills the writer on `url` ROUNDS times (each target in turn), then checks the store. */
-const killRounds = (url: string, blobStoreDir: string) =>
+/** Kills the writer on `url` round after round (each target in turn), then checks the store. */
+const killAndCheck = (url: string, blobStoreDir: string) =>
   Effect.gen(function*() {
-    const tally = emptyTally()
-    for (let round = 0; round < ROUNDS; round++) {
-      const target = targets[round % targets.length]
-      const result = yield* Effect.promise(() =>
-        writeAndKill(url, { target, first: round * 1000, largeBytes: LARGE_BYTES })
-      )
-      count(tally, target, result)
-    }
+    const tally = yield* killRounds(
+      { minRounds: 6, maxRounds: 12, budgetMs: 15_000 },
+      (index, target) => writeAndKill(url, { target, first: index * 1000, largeBytes: LARGE_BYTES })
+    )
     const { counts, messages } = yield* Effect.scoped(Effect.flatMap(StoreComposition.build(url), verifyStore))
     assert.deepStrictEqual(messages, [], "the store check finds nothing")
     assert.isAtLeast(counts.paths, tally.completed, "every completed path is there")
@@ -51,9 +46,9 @@ describe("writers killed mid-write leave a consistent store", () => {
   it.live("SQLite store (PathInfo put, directory put, filesystem blob write)", () =>
     Effect.gen(function*() {
       const dir = fs.mkdtempSync(path.join(os.tmpdir(), "nixfx-faults-sqlite-"))
-      yield* killRounds(`sqlite://${dir}`, StoreComposition.sqliteBlobsDirectory(dir))
+      yield* killAndCheck(`sqlite://${dir}`, StoreComposition.sqliteBlobsDirectory(dir))
       fs.rmSync(dir, { recursive: true, force: true })
-    }), 120_000)
+    }), 180_000)
 
   const pgUrl = process.env.NIXFX_TEST_PG_URL
   if (pgUrl !== undefined && pgUrl !== "") {
@@ -63,9 +58,9 @@ describe("writers killed mid-write leave a consistent store", () => {
         const url = new URL(pgUrl)
         url.searchParams.set("blobs", blobs)
         url.searchParams.set("table-prefix", `f${Date.now().toString(36)}${Math.floor(Math.random() * 1e6).toString(36)}_`)
-        yield* killRounds(url.href, blobs)
+        yield* killAndCheck(url.href, blobs)
         fs.rmSync(blobs, { recursive: true, force: true })
-      }), 120_000)
+      }), 180_000)
   } else {
     it.skip("SKIPPED: PostgreSQL store — NIXFX_TEST_PG_URL is not set (start one with: export NIXFX_TEST_PG_URL=$(bash scripts/postgres-test-server.sh))", () => {})
   }

@@ -1,19 +1,21 @@
 /**
- * Fault injection for tests: runs the writer child (`fault-writer.mjs`) on a
- * store and SIGKILLs it (or another process) at a random moment inside a
- * chosen phase of a write; then checks that the store is consistent.
+ * Fault injection for tests (no vitest here, so tests of other packages can
+ * use it): runs the writer child (`faultWriter.ts`, from `dist`) on a store
+ * and SIGKILLs it (or another process) at a random moment inside a chosen
+ * phase of a write; then checks that the store is consistent.
  */
 import * as B3Digest from "@nixfx/castore-nodes/B3Digest"
-import type { Phase } from "@nixfx/pathinfo/internal/testWorkload"
-import type { Store } from "@nixfx/pathinfo/StoreComposition"
-import * as StoreVerify from "@nixfx/pathinfo/StoreVerify"
 import * as Effect from "effect/Effect"
 import { type ChildProcess, spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
+import type { Store } from "../StoreComposition.js"
+import * as StoreVerify from "../StoreVerify.js"
+import type { Phase } from "./testWorkload.js"
 
-export const writerScript = fileURLToPath(new URL("./fault-writer.mjs", import.meta.url))
+/** The built writer: the same path from `src/internal` (tests) and `dist/internal`. */
+export const writerScript = fileURLToPath(new URL("../../dist/internal/faultWriter.js", import.meta.url))
 
 export type Target = Exclude<Phase, "blob">
 export const targets: ReadonlyArray<Target> = ["large-blob", "directories", "pathinfo"]
@@ -27,14 +29,18 @@ export interface Tally {
   completed: number
 }
 
-export const emptyTally = (): Tally => ({
+const emptyTally = (): Tally => ({
   rounds: 0,
   inside: { "large-blob": 0, directories: 0, pathinfo: 0 },
   completed: 0
 })
 
-/** Duration (ms) last seen for each phase: the window a kill is aimed into. */
-const typical: Record<string, number> = { "large-blob": 20, directories: 2, pathinfo: 2 }
+/**
+ * The shortest duration (ms) seen for each phase: a kill is aimed at a random
+ * moment within it, so it lands inside the phase even when the phase runs
+ * at its fastest (the first write of a process is much slower than later ones).
+ */
+const shortest: Record<string, number> = {}
 
 export interface Round {
   /** The phase the writer was in when it died (its last line was `begin <phase>`). */
@@ -55,12 +61,14 @@ export const writeAndKill = (
     readonly first: number
     readonly largeBytes: number
     readonly victim?: ChildProcess
+    /** A module exporting `registry` (a StoreComposition.Registry) for URLs the built-in one lacks. */
+    readonly registryModule?: string
   }
 ): Promise<Round> =>
   new Promise((resolve, reject) => {
-    const writer = spawn(process.execPath, [writerScript, url, String(options.first), String(options.largeBytes)], {
-      stdio: ["ignore", "pipe", "pipe"]
-    })
+    const args = [writerScript, url, String(options.first), String(options.largeBytes)]
+    if (options.registryModule !== undefined) args.push(options.registryModule)
+    const writer = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"] })
     const nth = 1 + Math.floor(Math.random() * 3)
     let seen = 0
     let buffered = ""
@@ -80,10 +88,10 @@ export const writeAndKill = (
         lastLine = line
         const [word, phase, ms] = line.split(" ")
         if (word === "done") completed++
-        if (word === "end" && !armed) typical[phase] = Number(ms)
+        if (word === "end" && !armed) shortest[phase] = Math.min(shortest[phase] ?? Infinity, Number(ms))
         if (word === "begin" && phase === options.target && !armed && ++seen === nth) {
           armed = true
-          setTimeout(kill, Math.random() * 0.9 * (typical[phase] ?? 1))
+          setTimeout(kill, Math.random() * 0.9 * (shortest[phase] ?? 5))
         }
       }
     })
@@ -98,12 +106,28 @@ export const writeAndKill = (
     })
   })
 
-/** Adds a round to the tally. */
-export const count = (tally: Tally, target: Target, round: Round): void => {
-  tally.rounds++
-  tally.completed += round.completed
-  if (round.killedIn === target) tally.inside[target]++
-}
+/**
+ * Runs kill rounds, aiming at each target in turn: at least `minRounds`, then
+ * more while the time budget lasts (a fast machine tries more moments, a
+ * slow one still finishes), at most `maxRounds`.
+ */
+export const killRounds = (
+  options: { readonly minRounds: number; readonly maxRounds: number; readonly budgetMs: number },
+  round: (index: number, target: Target) => Promise<Round>
+): Effect.Effect<Tally> =>
+  Effect.promise(async () => {
+    const tally = emptyTally()
+    const started = Date.now()
+    for (let index = 0; index < options.maxRounds; index++) {
+      if (index >= options.minRounds && Date.now() - started > options.budgetMs) break
+      const target = targets[index % targets.length]
+      const result = await round(index, target)
+      tally.rounds++
+      tally.completed += result.completed
+      if (result.killedIn === target) tally.inside[target]++
+    }
+    return tally
+  })
 
 /**
  * Every blob file under a filesystem blob store's directory holds the bytes
