@@ -6,21 +6,29 @@ import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import { StorePath } from "@nixfx/nix-compat"
 import { StoreComposition, StoreCopy } from "@nixfx/pathinfo"
 import { BinaryCache, FileHttpClient } from "@nixfx/pathinfo-http"
-import { Console, Effect, Either, Option } from "effect"
+import { Console, Effect, Either, Option, Runtime, Schema } from "effect"
 import { CommandFailed, ExitCode } from "./internal/failure.js"
+import { printJson } from "./internal/output.js"
 import { makeProgress } from "./internal/progress.js"
-import { defaultStoreUrl, storeRegistry } from "./internal/store.js"
+import { defaultStoreUrl, describeStore, storeRegistry } from "./internal/store.js"
 import { parseStorePathArgument } from "./PathInfoCommand.js"
 
 /** The JSON printed with `--json` (stable: fields are only ever added). */
-export interface Output {
+export const Output = Schema.Struct({
   /** Paths written into the destination. */
-  readonly copied: number
+  copied: Schema.NonNegativeInt,
   /** Paths of the closures the destination held already. */
-  readonly present: number
+  present: Schema.NonNegativeInt,
   /** The requested paths (absolute). */
-  readonly paths: ReadonlyArray<string>
-}
+  paths: Schema.Array(Schema.String)
+})
+export type Output = typeof Output.Type
+
+/** A debug log line from a synchronous progress callback, in the command's fiber context. */
+const debugLogger = Effect.map(
+  Effect.runtime<never>(),
+  (runtime) => (message: string) => Runtime.runSync(runtime)(Effect.logDebug(message))
+)
 
 const isBinaryCacheUrl = (url: string) => /^((nix\+)?https?|file):\/\//i.test(url)
 
@@ -34,6 +42,7 @@ const fromBinaryCache = (
   Effect.gen(function*() {
     const options = yield* Either.match(BinaryCache.fromUrl(from), { onLeft: Effect.fail, onRight: Effect.succeed })
     const progress = makeProgress("copy")
+    const debug = yield* debugLogger
     let copied = 0
     let present = 0
     const cache = yield* BinaryCache.make({
@@ -43,12 +52,14 @@ const fromBinaryCache = (
         ClosurePlanned: (e) => {
           present += e.present.length
           progress.planned(e.paths.length, e.narBytes)
+          debug(`${e.paths.length} paths to fetch (${e.narBytes} NAR bytes), ${e.present.length} present`)
         },
-        PathStarted: () => {},
+        PathStarted: (e) => debug(`${e.storePath}: fetching ${e.url} (${e.compression})`),
         PathProgress: () => {},
         PathFinished: (e) => {
           copied++
           progress.advance(1, e.narSize)
+          debug(`${e.storePath}: stored (${e.narSize} NAR bytes)`)
         },
         FrankenbuildWarning: () => {}
       })
@@ -59,7 +70,9 @@ const fromBinaryCache = (
         present++
         continue
       }
-      const fetched = yield* cache.fetch(path.digest)
+      const fetched = yield* cache.fetch(path.digest).pipe(
+        Effect.withSpan("nixfx copy path", { attributes: { "nix.store_path": StorePath.toAbsolutePath(path) } })
+      )
       if (Option.isNone(fetched)) {
         progress.done()
         return yield* new CommandFailed({
@@ -80,11 +93,21 @@ const betweenStores = (
 ) =>
   Effect.gen(function*() {
     const progress = makeProgress("copy")
+    const debug = yield* debugLogger
     const result = yield* StoreCopy.copy(from, to, paths, {
       onEvent: StoreCopy.Event.$match({
-        Planned: (e) => progress.planned(e.paths, e.narBytes),
-        Copied: (e) => progress.advance(1, e.narSize),
-        Present: (e) => progress.advance(1, e.narSize)
+        Planned: (e) => {
+          progress.planned(e.paths, e.narBytes)
+          debug(`${e.paths} paths in the closure (${e.narBytes} NAR bytes)`)
+        },
+        Copied: (e) => {
+          progress.advance(1, e.narSize)
+          debug(`${e.storePath}: copied (${e.narSize} NAR bytes)`)
+        },
+        Present: (e) => {
+          progress.advance(1, e.narSize)
+          debug(`${e.storePath}: present`)
+        }
       })
     }).pipe(Effect.ensuring(Effect.sync(() => progress.done())))
     return { copied: result.copied, present: result.present }
@@ -105,7 +128,7 @@ export const command = Command.make(
         "Frankenbuild detection: fail when the cache serves a reference with another NarHash than the destination holds"
       )
     ),
-    json: Options.boolean("json").pipe(Options.withDescription("Print a JSON summary {copied, present, paths}")),
+    json: Options.boolean("json").pipe(Options.withDescription("Print a JSON summary {copied, present, paths} on stdout")),
     paths: Args.text({ name: "PATH" }).pipe(Args.withDescription("Store paths (absolute or basename)"), Args.atLeast(1))
   },
   ({ checkReferences, from, json, paths, to }) =>
@@ -118,10 +141,15 @@ export const command = Command.make(
           ? yield* fromBinaryCache(from, destination, storePaths, checkReferences)
           : yield* Effect.flatMap(StoreComposition.build(from, registry), (source) =>
             betweenStores(source, destination, storePaths))
+        yield* Effect.annotateCurrentSpan({ "nixfx.copied": result.copied, "nixfx.present": result.present })
         const output: Output = { ...result, paths: storePaths.map((p) => StorePath.toAbsolutePath(p)) }
         yield* json
-          ? Console.log(JSON.stringify(output))
+          ? printJson(Output, output)
           : Console.error(`copied ${result.copied} paths (${result.present} already present) to ${to}`)
+      })
+    ).pipe(
+      Effect.withSpan("nixfx copy", {
+        attributes: { "nixfx.from": describeStore(from), "nixfx.to": describeStore(to), "nix.store_paths": paths }
       })
     )
 ).pipe(Command.withDescription("Copy store paths and their closures between stores, references by content"))

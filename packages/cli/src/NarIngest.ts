@@ -5,22 +5,25 @@ import { Args, Command } from "@effect/cli"
 import { NarImport } from "@nixfx/castore"
 import { Node } from "@nixfx/castore-nodes"
 import { NixHash } from "@nixfx/nix-compat"
-import { Console, Effect } from "effect"
+import { Effect, Schema } from "effect"
 import { inputBytes } from "./internal/input.js"
-import { storeLayer, storeOption } from "./internal/store.js"
+import { printJson } from "./internal/output.js"
+import { describeStore, storeLayer, storeOption } from "./internal/store.js"
 
-/** The JSON printed on stdout. */
-export interface Output {
-  readonly narSize: number
+/** The JSON printed on stdout (stable: fields are only ever added). */
+export const Output = Schema.Struct({
+  narSize: Schema.NonNegativeInt,
   /** SRI form, `sha256-…`. */
-  readonly narHash: string
-  readonly root: Node.NodeJson
-}
+  narHash: Schema.String,
+  /** The castore root node: `{type: "directory", digest, size}`, `{type: "file", digest, size, executable}` or `{type: "symlink", target}`. */
+  root: Node.NodeFromJson
+})
+export type Output = typeof Output.Type
 
 export const toOutput = (result: NarImport.Result): Output => ({
   narSize: result.narSize,
   narHash: NixHash.toSri(NixHash.unsafeMake("sha256", result.narSha256)),
-  root: Node.toJson(result.root)
+  root: result.root
 })
 
 export const command = Command.make(
@@ -35,7 +38,8 @@ export const command = Command.make(
   ({ file, store }) =>
     NarImport.ingest(inputBytes(file)).pipe(
       Effect.map(toOutput),
-      Effect.flatMap((output) => Console.log(JSON.stringify(output))),
-      Effect.provide(storeLayer(store))
+      Effect.flatMap((output) => printJson(Output, output)),
+      Effect.provide(storeLayer(store)),
+      Effect.withSpan("nixfx nar ingest", { attributes: { "nixfx.store": describeStore(store) } })
     )
 ).pipe(Command.withDescription("Import a NAR (FILE or stdin) into a store's castore; prints {narSize, narHash, root} as JSON"))

@@ -3,23 +3,25 @@
  */
 import { Args, Command, Options } from "@effect/cli"
 import { NarInfo, Signature, StorePath } from "@nixfx/nix-compat"
-import { Console, Effect, Either, Option, Stream } from "effect"
+import { Console, Effect, Either, Option, Schema, Stream } from "effect"
 import { CommandFailed, ExitCode } from "./internal/failure.js"
 import { describeInput, inputBytes } from "./internal/input.js"
+import { printJson } from "./internal/output.js"
 
 /** The JSON summary printed on stdout (stable: fields are only ever added). */
-export interface Summary {
+export const Summary = Schema.Struct({
   /** Narinfos read. */
-  readonly total: number
+  total: Schema.NonNegativeInt,
   /** Carrying a valid signature by one of the trusted keys. */
-  readonly verified: number
+  verified: Schema.NonNegativeInt,
   /** Carrying no signature by any trusted key name (possibly signed by others). */
-  readonly unsigned: number
+  unsigned: Schema.NonNegativeInt,
   /** Carrying a signature by a trusted key name that does not verify. */
-  readonly badSignature: number
+  badSignature: Schema.NonNegativeInt,
   /** Not a valid narinfo. */
-  readonly invalid: number
-}
+  invalid: Schema.NonNegativeInt
+})
+export type Summary = typeof Summary.Type
 
 type Outcome =
   | { readonly _tag: "Verified" }
@@ -133,7 +135,8 @@ export const command = Command.make(
         })
       )
       const summary: Summary = counts
-      yield* Console.log(JSON.stringify(summary))
+      yield* Effect.annotateCurrentSpan(summary)
+      yield* printJson(Summary, summary)
       const failed = summary.total - summary.verified
       if (failed > 0) {
         return yield* new CommandFailed({
@@ -141,5 +144,5 @@ export const command = Command.make(
           exitCode: ExitCode.Failure
         })
       }
-    })
+    }).pipe(Effect.withSpan("nixfx narinfo verify"))
 ).pipe(Command.withDescription("Verify the signatures of narinfos (blank-line separated) against trusted keys; prints a JSON summary"))

@@ -5,34 +5,40 @@ import { Args, Command, Options } from "@effect/cli"
 import { Node } from "@nixfx/castore-nodes"
 import { CAHash, Keys, NixHash, StorePath } from "@nixfx/nix-compat"
 import { PathInfo, PathInfoService } from "@nixfx/pathinfo"
-import { Console, Effect, Either, Option } from "effect"
+import { Console, Effect, Either, Option, Schema } from "effect"
 import { CommandFailed, ExitCode } from "./internal/failure.js"
-import { defaultStoreUrl, storeLayer, storeOption } from "./internal/store.js"
+import { printJson } from "./internal/output.js"
+import { defaultStoreUrl, describeStore, storeLayer, storeOption } from "./internal/store.js"
 
 /** One element of the `--json` array (stable: fields are only ever added). */
-export interface PathInfoJson {
-  readonly path: string
+export const PathInfoJson = Schema.Struct({
+  /** Absolute store path. */
+  path: Schema.String,
   /** SRI form, `sha256-…`. */
-  readonly narHash: string
-  readonly narSize: number
+  narHash: Schema.String,
+  narSize: Schema.NonNegativeInt,
   /** Absolute store paths, sorted. */
-  readonly references: ReadonlyArray<string>
-  readonly deriver: string | null
-  readonly ca: string | null
-  readonly signatures: ReadonlyArray<string>
+  references: Schema.Array(Schema.String),
+  /** Absolute path of the .drv, when known. */
+  deriver: Schema.NullOr(Schema.String),
+  /** Content address (`fixed:…`, `text:…`), for content-addressed paths. */
+  ca: Schema.NullOr(Schema.String),
+  /** `keyname:base64`. */
+  signatures: Schema.Array(Schema.String),
   /** The castore root node of the path's content. */
-  readonly root: Node.NodeJson
+  root: Node.NodeFromJson,
   /** Per reference (absolute path), the node it had when this path was ingested; null when unknown. */
-  readonly referenceNodes: Record<string, Node.NodeJson | null>
-}
+  referenceNodes: Schema.Record({ key: Schema.String, value: Schema.NullOr(Node.NodeFromJson) })
+})
+export type PathInfoJson = typeof PathInfoJson.Type
+
+/** What `--json` prints: the PathInfos found, in the order asked. */
+export const Output = Schema.Array(PathInfoJson)
 
 export const toJson = (pathInfo: PathInfo.PathInfo): PathInfoJson => {
-  const referenceNodes: Record<string, Node.NodeJson | null> = {}
+  const referenceNodes: Record<string, Node.Node | null> = {}
   for (const reference of pathInfo.references) {
-    referenceNodes[StorePath.toAbsolutePath(reference.storePath)] = Option.match(reference.node, {
-      onNone: () => null,
-      onSome: Node.toJson
-    })
+    referenceNodes[StorePath.toAbsolutePath(reference.storePath)] = Option.getOrNull(reference.node)
   }
   return {
     path: StorePath.toAbsolutePath(pathInfo.storePath),
@@ -42,7 +48,7 @@ export const toJson = (pathInfo: PathInfo.PathInfo): PathInfoJson => {
     deriver: Option.match(pathInfo.deriver, { onNone: () => null, onSome: (d) => StorePath.toAbsolutePath(d) }),
     ca: Option.match(pathInfo.ca, { onNone: () => null, onSome: (ca) => CAHash.render(ca) }),
     signatures: pathInfo.signatures.map(Keys.formatSignature),
-    root: Node.toJson(pathInfo.node),
+    root: pathInfo.node,
     referenceNodes
   }
 }
@@ -71,7 +77,7 @@ export const command = Command.make(
       })
       const present = found.flatMap((info) => Option.toArray(info))
       if (json) {
-        yield* Console.log(JSON.stringify(present.map(toJson)))
+        yield* printJson(Output, present.map(toJson))
       } else {
         for (const info of present) yield* Console.log(StorePath.toAbsolutePath(info.storePath))
       }
@@ -82,5 +88,8 @@ export const command = Command.make(
           exitCode: ExitCode.Failure
         })
       }
-    }).pipe(Effect.provide(storeLayer(store)))
+    }).pipe(
+      Effect.provide(storeLayer(store)),
+      Effect.withSpan("nixfx path-info", { attributes: { "nixfx.store": describeStore(store), "nix.store_paths": paths } })
+    )
 ).pipe(Command.withDescription("Show the PathInfo of store paths (like nix path-info); --json adds castore roots and reference nodes"))

@@ -1,7 +1,9 @@
 import { describe, expect, it } from "@effect/vitest"
-import { PathInfoService, StoreComposition } from "@nixfx/pathinfo"
+import { Node } from "@nixfx/castore-nodes"
+import { Keys, NixHash, StorePath } from "@nixfx/nix-compat"
+import { PathInfo, PathInfoService, StoreComposition } from "@nixfx/pathinfo"
 import { loadFixturePathInfos } from "@nixfx/pathinfo/testing"
-import { Effect } from "effect"
+import { Effect, Option } from "effect"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -37,9 +39,28 @@ describe("nixfx path-info", () => {
     const result = await runCli(["path-info", "--json", "--store", `sqlite://${dir}`, path])
     expect(result.code).toBe(0)
     const [json] = JSON.parse(result.stdout)
+    // the documented shape (packages/cli/README.md), field by field
+    expect(Object.keys(json)).toEqual([
+      "path",
+      "narHash",
+      "narSize",
+      "references",
+      "deriver",
+      "ca",
+      "signatures",
+      "root",
+      "referenceNodes"
+    ])
     expect(json.path).toBe(path)
     expect(json.narSize).toBe(withRefs.narSize)
+    expect(json.narHash).toBe(NixHash.toSri(PathInfo.narHash(withRefs)))
     expect(json.narHash).toMatch(/^sha256-[A-Za-z0-9+/]{43}=$/)
+    expect(json.deriver).toBe(Option.getOrNull(Option.map(withRefs.deriver, (d) => StorePath.toAbsolutePath(d))))
+    expect(json.deriver).toMatch(/^\/nix\/store\/.*\.drv$/)
+    expect(json.ca).toBeNull()
+    expect(json.signatures).toEqual(withRefs.signatures.map(Keys.formatSignature))
+    expect(json.signatures.length).toBeGreaterThan(0)
+    expect(json.root).toEqual(Node.toJson(withRefs.node))
     expect(json.root.type).toBe("directory")
     expect(json.references).toHaveLength(withRefs.references.length)
     expect(json.references).toContain(path) // fx-app references itself
@@ -47,6 +68,12 @@ describe("nixfx path-info", () => {
       expect(json.referenceNodes[reference], reference).toMatchObject({ type: expect.any(String) })
     }
     expect(json.referenceNodes[path]).toEqual(json.root)
+  })
+
+  it("--json prints an empty array when nothing is found (and still exits 1)", async () => {
+    const result = await runCli(["path-info", "--json", "--store", `sqlite://${dir}`, "/nix/store/00000000000000000000000000000000-not-there"])
+    expect(result.code).toBe(1)
+    expect(JSON.parse(result.stdout)).toEqual([])
   })
 
   it("accepts basenames and exits non-zero naming a missing path", async () => {

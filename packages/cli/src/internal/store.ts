@@ -37,3 +37,19 @@ export const storeRegistry = Effect.succeed(registry)
 /** The services of the store a URL (or composition document) names. */
 export const storeLayer = (spec: string) =>
   StoreComposition.layer(spec).pipe(Layer.provide(Layer.succeed(StoreComposition.CurrentRegistry, registry)))
+
+/**
+ * A store URL for logs and span attributes: a password in it is replaced by
+ * `***`; a composition document is not shown (it may hold secrets).
+ */
+export const describeStore = (spec: string): string => {
+  if (spec.trimStart().startsWith("{")) return "(composition document)"
+  try {
+    const url = new URL(spec)
+    if (url.password === "") return spec
+    url.password = "***"
+    return url.toString()
+  } catch {
+    return spec
+  }
+}
