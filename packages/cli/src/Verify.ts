@@ -5,25 +5,34 @@
  */
 import { Command, Options } from "@effect/cli"
 import { StoreComposition, StoreVerify } from "@nixfx/pathinfo"
-import { Console, Effect, Stream } from "effect"
+import { Console, Effect, Schema, Stream } from "effect"
 import { CommandFailed, ExitCode } from "./internal/failure.js"
+import { printJson } from "./internal/output.js"
 import { formatBytes } from "./internal/progress.js"
 import { defaultStoreUrl, storeRegistry } from "./internal/store.js"
 
-/** The JSON printed with `--json` (stable: fields are only ever added). */
-export interface Output {
-  readonly paths: number
-  readonly directories: number
-  /** Distinct blobs hashed, and their bytes. */
-  readonly blobs: number
-  readonly blobBytes: number
-  /** Each finding's fields, with `type` (its tag) and `message` (the line printed without `--json`). */
-  readonly findings: ReadonlyArray<{ readonly type: string; readonly message: string; readonly [field: string]: unknown }>
-}
+/** One finding in the JSON output: its fields, `type` (its tag) and `message` (the line printed without `--json`). */
+export const FindingJson = Schema.Struct(
+  { type: Schema.String, storePath: Schema.String, message: Schema.String },
+  Schema.Record({ key: Schema.String, value: Schema.Union(Schema.String, Schema.Number) })
+)
 
-const toJson = (finding: StoreVerify.Finding): Output["findings"][number] => {
+/** The JSON printed with `--json` (stable: fields are only ever added). */
+export const Output = Schema.Struct({
+  /** PathInfos checked. */
+  paths: Schema.NonNegativeInt,
+  /** Directories read. */
+  directories: Schema.NonNegativeInt,
+  /** Distinct blobs hashed, and their bytes. */
+  blobs: Schema.NonNegativeInt,
+  blobBytes: Schema.NonNegativeInt,
+  findings: Schema.Array(FindingJson)
+})
+export type Output = typeof Output.Type
+
+const toJson = (finding: StoreVerify.Finding): typeof FindingJson.Type => {
   const { _tag, ...fields } = finding
-  return { type: _tag, ...fields, message: finding.message }
+  return { ...fields, type: _tag, message: finding.message }
 }
 
 /** A progress line on stderr when it is a terminal. */
@@ -71,14 +80,13 @@ export const command = Command.make(
           Effect.ensuring(Effect.sync(() => process.stderr.isTTY && process.stderr.write("\n")))
         )
         if (json) {
-          const output: Output = {
+          yield* printJson(Output, {
             paths: counts.paths,
             directories: counts.directories,
             blobs: counts.blobs,
             blobBytes: counts.blobBytes,
             findings: findings.map(toJson)
-          }
-          yield* Console.log(JSON.stringify(output))
+          })
         } else {
           yield* Console.error(
             `checked ${counts.paths} paths, ${counts.directories} directories, ${counts.blobs} blobs (${
