@@ -10,9 +10,9 @@
  *
  * Deterministic: the same bytes on every run (no randomness, no clock; the
  * signing key comes from a fixed seed; compressors run at fixed settings).
- * The compression bombs take about 30 s (1 GiB through xz); test/corpus.test.ts
- * regenerates everything else with `buildCases({ bombs: false })` and compares
- * it with the committed files.
+ * The compression bombs take a minute or so (1 GiB through xz, zstd and
+ * brotli); test/Corpus.test.ts regenerates everything else with
+ * `buildCases({ bombs: false })` and compares it with the committed files.
  *
  * Cases too large to commit (`atTestTime: true` in the manifest) have no file:
  * tests build them with `buildCases`.
