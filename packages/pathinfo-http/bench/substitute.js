@@ -271,11 +271,13 @@ const ours = (url, roots, expectedDownloads) =>
     const client = yield* Layer.build(NodeHttpClient.layerUndici)
     let downloaded = 0
     let reused = 0
+    let planned = 0
     const cache = yield* BinaryCache.make({
       url,
       trustedPublicKeys: [secret.public],
       onEvent: (e) => {
         if (e._tag === "PathFinished") e.reused ? reused++ : downloaded++
+        else if (e._tag === "ClosurePlanned") planned = performance.now()
       }
     }, store).pipe(Effect.provide(client))
     const out = []
@@ -290,7 +292,7 @@ const ours = (url, roots, expectedDownloads) =>
       if (downloaded + reused !== nars.length || downloaded !== expectedDownloads[k]) {
         throw new Error(`fetch ${k}: ${downloaded} downloaded, ${reused} reused, expected ${expectedDownloads[k]} downloads`)
       }
-      out.push({ seconds, cpu: (cpu.user + cpu.system) / 1e6 })
+      out.push({ seconds, plan: (planned - t0) / 1000, cpu: (cpu.user + cpu.system) / 1e6 })
     }
     yield* Effect.sync(() => Fs.rmSync(dir, { recursive: true, force: true }))
     return out
@@ -381,7 +383,7 @@ try {
         const [fetched, again] = await ours(`${url}/${name}`, [first.root, second.root], [nars.length, 0])
         const line = `  round ${round}: nixfx ${fmt(fetched.seconds, 6, 2)} s ${fmt(narBytes / MB / fetched.seconds)} MB/s (cpu ${
           fetched.cpu.toFixed(2)
-        } s)`
+        } s; narinfos planned after ${fetched.plan.toFixed(2)} s)`
         if (haveNix) {
           const n = nix(`${url}/${name}`)
           console.log(
@@ -395,7 +397,7 @@ try {
         console.log(
           `           same NARs under other paths (NarIndex hits, no NAR downloaded): ${fmt(again.seconds, 6, 2)} s (cpu ${
             again.cpu.toFixed(2)
-          } s)`
+          } s; narinfos planned after ${again.plan.toFixed(2)} s)`
         )
       }
     }
