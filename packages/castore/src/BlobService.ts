@@ -55,6 +55,17 @@ export interface ReadRange {
 }
 
 /**
+ * One read of {@link Service.readMany}: a blob, or a range of it.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface BlobRead {
+  readonly digest: B3Digest.B3Digest
+  readonly range?: ReadRange | undefined
+}
+
+/**
  * The result of a completed write.
  *
  * @since 0.1.0
@@ -101,6 +112,17 @@ export interface Service {
     digest: B3Digest.B3Digest,
     range?: ReadRange
   ) => Effect.Effect<Option.Option<Stream.Stream<Uint8Array, BlobServiceError>>, BlobServiceError>
+  /**
+   * Optional: several blobs (or ranges of them), each read into one array, in
+   * one effect; `Option.none()` for each blob the store does not hold. For
+   * many small blobs (a NAR renderer reading a directory of small files) this
+   * saves a stream per blob. Callers use {@link readMany}, which falls back
+   * to `read`. A wrapper that changes what `read` returns must change or
+   * leave out this method too.
+   */
+  readonly readMany?: (
+    reads: ReadonlyArray<BlobRead>
+  ) => Effect.Effect<ReadonlyArray<Option.Option<Uint8Array>>, BlobServiceError>
   /** A fresh writer for one blob, discarded when its Scope closes unless closed first. */
   readonly writer: Effect.Effect<BlobWriter, BlobServiceError, Scope.Scope>
   /**
@@ -157,6 +179,19 @@ export const putBytesWithWriter = <E>(
 (bytes: Uint8Array): Effect.Effect<BlobInfo, E | BlobServiceError> =>
   Effect.scoped(Effect.flatMap(writer, (w) => Effect.zipRight(w.write(bytes), w.close)))
 
+/** One blob (or range) of `service` collected into one array. */
+const readWhole = (
+  service: Service,
+  digest: B3Digest.B3Digest,
+  range: ReadRange | undefined
+): Effect.Effect<Option.Option<Uint8Array>, BlobServiceError> =>
+  Effect.flatMap(service.read(digest, range), (stream) =>
+    Option.match(stream, {
+      onNone: () => Effect.succeedNone,
+      onSome: (stream) =>
+        Effect.map(Stream.runCollect(stream), (chunks) => Option.some(concatChunks(Chunk.toReadonlyArray(chunks))))
+    }))
+
 /**
  * Reads a whole blob (or a range of it) into one byte array.
  *
@@ -167,13 +202,22 @@ export const readAll = (
   digest: B3Digest.B3Digest,
   range?: ReadRange
 ): Effect.Effect<Option.Option<Uint8Array>, BlobServiceError, BlobService> =>
-  Effect.flatMap(BlobService, (service) =>
-    Effect.flatMap(service.read(digest, range), (stream) =>
-      Option.match(stream, {
-        onNone: () => Effect.succeedNone,
-        onSome: (stream) =>
-          Effect.map(Stream.runCollect(stream), (chunks) => Option.some(concatChunks(Chunk.toReadonlyArray(chunks))))
-      })))
+  Effect.flatMap(BlobService, (service) => readWhole(service, digest, range))
+
+/**
+ * Several blobs (or ranges), each read into one array: through the service's
+ * `readMany` when it has one, else through `read`, one blob after another.
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const readMany = (
+  service: Service,
+  reads: ReadonlyArray<BlobRead>
+): Effect.Effect<ReadonlyArray<Option.Option<Uint8Array>>, BlobServiceError> =>
+  service.readMany !== undefined
+    ? service.readMany(reads)
+    : Effect.forEach(reads, ({ digest, range }) => readWhole(service, digest, range))
 
 /** Blobs of at most this size are kept as one array (small chunks are joined). */
 const joinBelow = 64 * 1024

@@ -28,11 +28,11 @@ import * as Stream from "effect/Stream"
 import * as Crypto from "node:crypto"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
-import type { BlobInfo, BlobWriter, Service } from "./BlobService.js"
+import type { BlobInfo, BlobWriter, ReadRange, Service } from "./BlobService.js"
 import { BlobService } from "./BlobService.js"
 import { BlobServiceError } from "./CastoreError.js"
 import { concatChunks } from "./internal/bytes.js"
-import { checkRange, writerClosedError } from "./internal/range.js"
+import { checkRange, resolveRange, writerClosedError } from "./internal/range.js"
 import { scopedWriter } from "./internal/writer.js"
 
 /**
@@ -139,7 +139,8 @@ class Store {
   }
 
   pathOf(key: string): string {
-    return Path.join(this.blobsDir, key.slice(0, 2), key)
+    // (concatenation: path.join costs more than the read of a small blob)
+    return this.blobsDir + Path.sep + key.slice(0, 2) + Path.sep + key
   }
 
   nextTmpPath(): string {
@@ -328,6 +329,65 @@ const readExactly = (fd: number, position: number, length: number): Buffer => {
   return buffer
 }
 
+/**
+ * Reads the range of one blob file into one array with synchronous calls:
+ * open, read, close; `fstat` only when the range has no length or the file
+ * ends before it (to tell a cut range from an offset past the end).
+ * `undefined` when there is no such blob. A range with a length is read into
+ * `arena` at `at` when given (which must have room for it).
+ */
+const readWholeSync = (
+  store: Store,
+  digest: B3Digest.B3Digest,
+  range: ReadRange | undefined,
+  arena?: Buffer,
+  at = 0
+): Uint8Array | undefined | BlobServiceError => {
+  const path = store.pathOf(B3Digest.toHex(digest))
+  let fd: number
+  try {
+    fd = Fs.openSync(path, "r")
+  } catch (cause) {
+    return isNoEntry(cause) ? undefined : storageError(`could not open ${path}`, cause, digest)
+  }
+  try {
+    const offset = range?.offset ?? 0
+    let length = range?.length
+    let buffer: Buffer | undefined
+    if (length === undefined || !Number.isSafeInteger(offset) || offset < 0) {
+      const resolved = resolveRange(digest, Fs.fstatSync(fd).size, range)
+      if (resolved instanceof BlobServiceError) return resolved
+      length = resolved.end - resolved.start
+    } else if (!Number.isSafeInteger(length) || length < 0) {
+      return resolveRange(digest, 0, range) as BlobServiceError
+    } else if (arena !== undefined) {
+      buffer = arena.subarray(at, at + length)
+    }
+    buffer ??= Buffer.allocUnsafe(length)
+    let filled = 0
+    while (filled < length) {
+      const n = Fs.readSync(fd, buffer, filled, length - filled, offset + filled)
+      if (n === 0) break
+      filled += n
+    }
+    if (filled === length) return buffer
+    // The file ends inside the range: cut it there, unless the offset lies past the end.
+    const resolved = resolveRange(digest, Fs.fstatSync(fd).size, range)
+    if (resolved instanceof BlobServiceError) return resolved
+    return buffer.subarray(0, filled)
+  } catch (cause) {
+    return storageError(`could not read ${path}`, cause, digest)
+  } finally {
+    closeQuietly(fd)
+  }
+}
+
+/** The room a read takes in `readMany`'s shared buffer: its length when it has a valid one. */
+const arenaLength = (range: ReadRange | undefined): number => {
+  const length = range?.length
+  return length !== undefined && Number.isSafeInteger(length) && length > 0 ? length : 0
+}
+
 const readAsync = (fd: number, length: number, position: number) =>
   Effect.async<Buffer, NodeJS.ErrnoException>((resume) => {
     const buffer = Buffer.allocUnsafe(length)
@@ -403,24 +463,53 @@ export const make = (options: Options): Effect.Effect<Service, BlobServiceError>
       has: (digest) => Effect.map(stat(digest), (stats) => stats !== undefined),
       size: (digest) => Effect.map(stat(digest), (stats) => Option.map(Option.fromNullable(stats), (s) => s.size)),
       read: (digest, range) =>
-        Effect.flatMap(stat(digest), (stats) => {
-          if (stats === undefined) return Effect.succeedNone
-          const path = store.pathOf(B3Digest.toHex(digest))
-          return Effect.flatMap(checkRange(digest, stats.size, range), ({ end, start }) => {
-            if (start === end) return Effect.succeed(Option.some(Stream.empty))
-            if (end - start > smallReadBytes) return Effect.succeed(Option.some(streamFile(path, digest, start, end)))
-            return Effect.try({
-              try: () => {
-                const fd = Fs.openSync(path, "r")
-                try {
-                  return Option.some(Stream.succeed(readExactly(fd, start, end - start) as Uint8Array))
-                } finally {
-                  Fs.closeSync(fd)
-                }
-              },
-              catch: (cause) => storageError(`could not read ${path}`, cause, digest)
+        Effect.suspend(() => {
+          // A range of known small length: read at once, no stat first.
+          if (range?.length !== undefined && range.length <= smallReadBytes) {
+            const bytes = readWholeSync(store, digest, range)
+            if (bytes instanceof BlobServiceError) return Effect.fail(bytes)
+            return Effect.succeed(
+              bytes === undefined ? Option.none() : Option.some(bytes.length === 0 ? Stream.empty : Stream.succeed(bytes))
+            )
+          }
+          return Effect.flatMap(stat(digest), (stats) => {
+            if (stats === undefined) return Effect.succeedNone
+            const path = store.pathOf(B3Digest.toHex(digest))
+            return Effect.flatMap(checkRange(digest, stats.size, range), ({ end, start }) => {
+              if (start === end) return Effect.succeed(Option.some(Stream.empty))
+              if (end - start > smallReadBytes) return Effect.succeed(Option.some(streamFile(path, digest, start, end)))
+              return Effect.try({
+                try: () => {
+                  const fd = Fs.openSync(path, "r")
+                  try {
+                    return Option.some(Stream.succeed(readExactly(fd, start, end - start) as Uint8Array))
+                  } finally {
+                    Fs.closeSync(fd)
+                  }
+                },
+                catch: (cause) => storageError(`could not read ${path}`, cause, digest)
+              })
             })
           })
+        }),
+      // Synchronous reads, one after another: for small blobs a handful of
+      // system calls each and no stream. Ranges with a length are read into
+      // one buffer for the whole call (the results share it).
+      readMany: (reads) =>
+        Effect.suspend(() => {
+          let arenaBytes = 0
+          for (const { range } of reads) arenaBytes += arenaLength(range)
+          const arena = arenaBytes > 0 ? Buffer.allocUnsafe(arenaBytes) : undefined
+          let at = 0
+          const out: Array<Option.Option<Uint8Array>> = new Array(reads.length)
+          for (let i = 0; i < reads.length; i++) {
+            const range = reads[i].range
+            const bytes = readWholeSync(store, reads[i].digest, range, arena, at)
+            at += arenaLength(range)
+            if (bytes instanceof BlobServiceError) return Effect.fail(bytes)
+            out[i] = bytes === undefined ? Option.none() : Option.some(bytes)
+          }
+          return Effect.succeed(out)
         }),
       writer: scopedWriter(() => new FilesystemWriter(store)),
       // Synchronous from open to rename, so no Scope is needed to clean up:

@@ -27,7 +27,7 @@ import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as Crypto from "node:crypto"
-import { BlobService, type BlobServiceError, put, putBytes, readAll } from "./BlobService.js"
+import { BlobService, type BlobServiceError, put, putBytes, readAll, readMany } from "./BlobService.js"
 import { DirectoryService, type DirectoryServiceError, putClosure } from "./DirectoryService.js"
 
 const randomBytes = (n: number): Uint8Array => new Uint8Array(Crypto.randomBytes(n))
@@ -171,6 +171,36 @@ export const blobServiceSuite = (name: string, blobLayer: Layer.Layer<BlobServic
         for (const range of [{ offset: -1 }, { offset: 1.5 }, { offset: 0, length: -3 }, { offset: Number.NaN }]) {
           const error = yield* Effect.flip(service.read(digest, range))
           assert.strictEqual(error.reason, "InvalidRange")
+        }
+      }))
+
+    it.effect("readMany: whole blobs and ranges in order, none for a missing blob, InvalidRange past the end", () =>
+      Effect.gen(function*() {
+        const service = yield* BlobService
+        const a = randomBytes(5000)
+        const b = randomBytes(300 * 1024)
+        const { digest: da } = yield* putBytes(a)
+        const { digest: db } = yield* putBytes(b)
+        const missing = B3Digest.hash(randomBytes(64))
+        const got = yield* readMany(service, [
+          { digest: da },
+          { digest: missing, range: { offset: 0, length: 10 } },
+          { digest: db, range: { offset: 1000, length: 70_000 } },
+          { digest: da, range: { offset: 4990, length: 100 } },
+          { digest: db },
+          { digest: da, range: { offset: 5000, length: 1 } }
+        ])
+        assert.strictEqual(got.length, 6)
+        assert.strictEqual(hexOf(Option.getOrThrow(got[0])), hexOf(a))
+        assert.isTrue(Option.isNone(got[1]))
+        assert.strictEqual(hexOf(Option.getOrThrow(got[2])), hexOf(b.subarray(1000, 71_000)))
+        assert.strictEqual(hexOf(Option.getOrThrow(got[3])), hexOf(a.subarray(4990)), "cut at the end")
+        assert.strictEqual(hexOf(Option.getOrThrow(got[4])), hexOf(b))
+        assert.strictEqual(Option.getOrThrow(got[5]).length, 0)
+        for (const range of [{ offset: 5001, length: 1 }, { offset: 5001 }, { offset: 0, length: -1 }]) {
+          const error = yield* Effect.flip(readMany(service, [{ digest: db }, { digest: da, range }]))
+          assert.strictEqual(error.reason, "InvalidRange", JSON.stringify(range))
+          assert.strictEqual(error.digest, hexOf(da))
         }
       }))
 

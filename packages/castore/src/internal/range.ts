@@ -26,19 +26,29 @@ const describeInvalid = (
   return undefined
 }
 
-/** The positions `range` selects in the blob `digest` of `size` bytes, or an `InvalidRange` error. */
+/** The positions `range` selects in the blob `digest` of `size` bytes, or an `InvalidRange` error (returned, not thrown). */
+export const resolveRange = (
+  digest: Uint8Array,
+  size: number,
+  range: { readonly offset: number; readonly length?: number } | undefined
+): ResolvedRange | BlobServiceError => {
+  if (range === undefined) return { start: 0, end: size }
+  const { length, offset } = range
+  const invalid = describeInvalid(size, offset, length)
+  if (invalid !== undefined) {
+    return new BlobServiceError({ reason: "InvalidRange", digest: B3Digest.toHex(digest), description: invalid })
+  }
+  return { start: offset, end: length === undefined ? size : Math.min(size, offset + length) }
+}
+
+/** {@link resolveRange} as an effect. */
 export const checkRange = (
   digest: Uint8Array,
   size: number,
   range: { readonly offset: number; readonly length?: number } | undefined
 ): Effect.Effect<ResolvedRange, BlobServiceError> => {
-  if (range === undefined) return Effect.succeed({ start: 0, end: size })
-  const { length, offset } = range
-  const invalid = describeInvalid(size, offset, length)
-  if (invalid !== undefined) {
-    return Effect.fail(new BlobServiceError({ reason: "InvalidRange", digest: B3Digest.toHex(digest), description: invalid }))
-  }
-  return Effect.succeed({ start: offset, end: length === undefined ? size : Math.min(size, offset + length) })
+  const resolved = resolveRange(digest, size, range)
+  return resolved instanceof BlobServiceError ? Effect.fail(resolved) : Effect.succeed(resolved)
 }
 
 /** The error of a writer used after `close` or after a failure. */
