@@ -1,6 +1,7 @@
 import { assert, describe, it, layer } from "@effect/vitest"
 import * as BlobService from "@nixfx/castore/BlobService"
 import * as DirectoryService from "@nixfx/castore/DirectoryService"
+import * as FilesystemBlobService from "@nixfx/castore/FilesystemBlobService"
 import * as NarImport from "@nixfx/castore/NarImport"
 import * as B3Digest from "@nixfx/castore-nodes/B3Digest"
 import * as Node from "@nixfx/castore-nodes/Node"
@@ -27,7 +28,10 @@ import * as Redacted from "effect/Redacted"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as crypto from "node:crypto"
+import * as fs from "node:fs"
 import * as http from "node:http"
+import * as os from "node:os"
+import * as path from "node:path"
 import * as zlib from "node:zlib"
 import * as BinaryCacheServer from "../src/BinaryCacheServer.js"
 import * as Decompression from "../src/Decompression.js"
@@ -65,6 +69,22 @@ const memoryStore: Effect.Effect<Store> = Effect.all({
   blobs: BlobService.makeMemory,
   directories: DirectoryService.makeMemory
 })
+
+/** A store whose blobs are files (a FilesystemBlobService in `blobDir`, a temp dir removed with the Scope). */
+const filesystemStore: Effect.Effect<Store & { readonly blobDir: string }, never, Scope.Scope> = Effect.gen(function*() {
+  const dir = yield* Effect.acquireRelease(
+    Effect.sync(() => fs.mkdtempSync(path.join(os.tmpdir(), "nixfx-serve-blobs-"))),
+    (dir) => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true }))
+  )
+  return {
+    pathInfos: yield* PathInfoService.makeMemory,
+    blobs: yield* Effect.orDie(FilesystemBlobService.make({ directory: dir })),
+    directories: yield* DirectoryService.makeMemory,
+    blobDir: dir
+  }
+})
+
+const storeKinds = [["memory", memoryStore], ["filesystem", filesystemStore]] as const
 
 const provideStore = (store: Store) => <A, E, R>(effect: Effect.Effect<A, E, R>) =>
   effect.pipe(
@@ -170,86 +190,89 @@ const servedLayer = (options: Partial<BinaryCacheServer.Options> = {}, fill?: { 
 // ---------------------------------------------------------------------------
 
 describe("BinaryCacheServer: NAR layout and seeking", () => {
-  it.effect("the layout size of every fixture is its NarSize, and the full render is the real NAR", () =>
-    Effect.gen(function*() {
-      const store = yield* memoryStore
-      yield* fillStore(store)
-      assert.strictEqual(infos.length, 27)
-      for (const p of infos) {
-        const directories = yield* loadDirectories(store.directories, p.node)
-        assert.strictEqual(layoutSize(p.node, directories), p.narSize, `${p.basename}: layout size`)
-        const whole = yield* collect(renderRange(store.blobs, directories, p.node, 0, p.narSize))
-        sameBytes(whole, nars.get(p.basename)!, p.basename)
-      }
-    }))
-
-  it.live("ranges of every fixture NAR but fx-large start and end at every token boundary and its neighbours", () =>
-    Effect.gen(function*() {
-      const store = yield* memoryStore
-      yield* fillStore(store)
-      let checked = 0
-      const check = (p: PathInfo.PathInfo, directories: Directories, start: number, end: number) =>
-        Effect.gen(function*() {
-          const got = yield* collect(renderRange(store.blobs, directories, p.node, start, end))
-          sameBytes(got, nars.get(p.basename)!.subarray(start, end), `${p.basename} [${start}, ${end})`)
-          checked++
-        })
-      for (const p of infos) {
-        if (p.narSize > 40_000) continue
-        const n = p.narSize
-        const directories = yield* loadDirectories(store.directories, p.node)
-        // NAR tokens are 8-byte aligned: offsets 0, 1 and 7 mod 8 are at, after and before every boundary;
-        // fx-tree is larger: the offsets around the parser's events, and every 61st byte
-        const offsets = new Set<number>()
-        if (n <= 2048) {
-          for (let o = 0; o <= n; o++) if ([0, 1, 7].includes(o % 8)) offsets.add(o)
-        } else {
-          for (const e of eventOffsets(nars.get(p.basename)!)) for (const d of [-1, 0, 1, 8]) offsets.add(e + d)
-          for (let o = 0; o < n; o += 127) offsets.add(o)
-          offsets.add(n - 1)
-          offsets.add(n)
+  // memory blobs are streamed one by one; filesystem blobs (with readMany) are read in batches
+  for (const [kind, makeStore] of storeKinds) {
+    it.scoped(`${kind} blobs: the layout size of every fixture is its NarSize, and the full render is the real NAR`, () =>
+      Effect.gen(function*() {
+        const store = yield* makeStore
+        yield* fillStore(store)
+        assert.strictEqual(infos.length, 27)
+        for (const p of infos) {
+          const directories = yield* loadDirectories(store.directories, p.node)
+          assert.strictEqual(layoutSize(p.node, directories), p.narSize, `${p.basename}: layout size`)
+          const whole = yield* collect(renderRange(store.blobs, directories, p.node, 0, p.narSize))
+          sameBytes(whole, nars.get(p.basename)!, p.basename)
         }
+      }))
+
+    it.scopedLive(`${kind} blobs: ranges of every fixture NAR but fx-large start and end at every token boundary and its neighbours`, () =>
+      Effect.gen(function*() {
+        const store = yield* makeStore
+        yield* fillStore(store)
+        let checked = 0
+        const check = (p: PathInfo.PathInfo, directories: Directories, start: number, end: number) =>
+          Effect.gen(function*() {
+            const got = yield* collect(renderRange(store.blobs, directories, p.node, start, end))
+            sameBytes(got, nars.get(p.basename)!.subarray(start, end), `${p.basename} [${start}, ${end})`)
+            checked++
+          })
+        for (const p of infos) {
+          if (p.narSize > 40_000) continue
+          const n = p.narSize
+          const directories = yield* loadDirectories(store.directories, p.node)
+          // NAR tokens are 8-byte aligned: offsets 0, 1 and 7 mod 8 are at, after and before every boundary;
+          // fx-tree is larger: the offsets around the parser's events, and every 61st byte
+          const offsets = new Set<number>()
+          if (n <= 2048) {
+            for (let o = 0; o <= n; o++) if ([0, 1, 7].includes(o % 8)) offsets.add(o)
+          } else {
+            for (const e of eventOffsets(nars.get(p.basename)!)) for (const d of [-1, 0, 1, 8]) offsets.add(e + d)
+            for (let o = 0; o < n; o += 127) offsets.add(o)
+            offsets.add(n - 1)
+            offsets.add(n)
+          }
+          for (const o of offsets) {
+            if (o < 0 || o > n) continue
+            if (o < n) yield* check(p, directories, o, n)
+            if (o > 0) yield* check(p, directories, 0, o)
+            // let the test runner's messages through between the many short renders
+            if (checked % 200 === 0) yield* Effect.sleep("1 millis")
+          }
+        }
+        assert.isAbove(checked, 5_000)
+      }), 120_000)
+
+    it.scopedLive(`${kind} blobs: fx-large: ranges starting and ending around every token and file boundary, and at random offsets`, () =>
+      Effect.gen(function*() {
+        const store = yield* makeStore
+        yield* fillStore(store)
+        const p = byName("fx-large")
+        const nar = nars.get(p.basename)!
+        const n = nar.length
+        const offsets = new Set<number>([0, 1, n - 1, n])
+        for (const e of eventOffsets(nar)) for (const d of [-1, 0, 1, 8]) offsets.add(e + d)
+        const random = crypto.createHash("sha512").update("fx-large offsets").digest()
+        for (let i = 0; i < 60; i++) offsets.add(random.readUInt32LE(i) % n)
+        const directories = yield* loadDirectories(store.directories, p.node)
+        let checked = 0
         for (const o of offsets) {
           if (o < 0 || o > n) continue
-          if (o < n) yield* check(p, directories, o, n)
-          if (o > 0) yield* check(p, directories, 0, o)
-          // let the test runner's messages through between the many short renders
-          if (checked % 200 === 0) yield* Effect.sleep("1 millis")
+          if (o < n) {
+            const end = Math.min(n, o + 3_000)
+            sameBytes(yield* collect(renderRange(store.blobs, directories, p.node, o, end)), nar.subarray(o, end), `[${o}, ${end})`)
+            checked++
+          }
+          if (o > 0) {
+            const start = Math.max(0, o - 17)
+            sameBytes(yield* collect(renderRange(store.blobs, directories, p.node, start, o)), nar.subarray(start, o), `[${start}, ${o})`)
+            checked++
+          }
+          if (checked % 100 === 0) yield* Effect.sleep("1 millis")
         }
-      }
-      assert.isAbove(checked, 5_000)
-    }), 120_000)
-
-  it.live("fx-large: ranges starting and ending around every token and file boundary, and at random offsets", () =>
-    Effect.gen(function*() {
-      const store = yield* memoryStore
-      yield* fillStore(store)
-      const p = byName("fx-large")
-      const nar = nars.get(p.basename)!
-      const n = nar.length
-      const offsets = new Set<number>([0, 1, n - 1, n])
-      for (const e of eventOffsets(nar)) for (const d of [-1, 0, 1, 8]) offsets.add(e + d)
-      const random = crypto.createHash("sha512").update("fx-large offsets").digest()
-      for (let i = 0; i < 60; i++) offsets.add(random.readUInt32LE(i) % n)
-      const directories = yield* loadDirectories(store.directories, p.node)
-      let checked = 0
-      for (const o of offsets) {
-        if (o < 0 || o > n) continue
-        if (o < n) {
-          const end = Math.min(n, o + 3_000)
-          sameBytes(yield* collect(renderRange(store.blobs, directories, p.node, o, end)), nar.subarray(o, end), `[${o}, ${end})`)
-          checked++
-        }
-        if (o > 0) {
-          const start = Math.max(0, o - 17)
-          sameBytes(yield* collect(renderRange(store.blobs, directories, p.node, start, o)), nar.subarray(start, o), `[${start}, ${o})`)
-          checked++
-        }
-        if (checked % 100 === 0) yield* Effect.sleep("1 millis")
-      }
-      assert.isAbove(checked, 1000)
-      sameBytes(yield* collect(renderRange(store.blobs, directories, p.node, n - 1, n)), nar.subarray(n - 1), "the last byte")
-    }), 120_000)
+        assert.isAbove(checked, 1000)
+        sameBytes(yield* collect(renderRange(store.blobs, directories, p.node, n - 1, n)), nar.subarray(n - 1), "the last byte")
+      }), 120_000)
+  }
 
   it.effect("a range reads only the blobs it touches, from an offset", () =>
     Effect.gen(function*() {
@@ -276,6 +299,37 @@ describe("BinaryCacheServer: NAR layout and seeking", () => {
       assert.isBelow(reads.length, 10, `only the files in the last 5000 bytes are read, got ${reads.length}`)
       const total = reads.reduce((n, r) => n + (r.length ?? 0), 0)
       assert.isAtMost(total, 5000)
+    }))
+  it.scoped("filesystem blobs read in batches: a missing blob file is MissingBlob, a shortened one BlobSizeMismatch", () =>
+    Effect.gen(function*() {
+      const store = yield* filesystemStore
+      yield* fillStore(store)
+      const p = byName("fx-large")
+      const directories = yield* loadDirectories(store.directories, p.node)
+      // the small files of the tree (read in batches), by digest
+      const small = new Map<string, number>()
+      for (const directory of directories.values()) {
+        for (const { node } of directory.entries) {
+          if (node._tag === "File" && node.size > 8 && node.size <= 64 * 1024) small.set(B3Digest.toHex(node.digest), node.size)
+        }
+      }
+      assert.isAtLeast(small.size, 3)
+      const [, second, third] = Array.from(small.keys())
+      const blobFile = (hex: string) => path.join(store.blobDir, "blobs", hex.slice(0, 2), hex)
+      const render = Effect.flip(collect(renderRange(store.blobs, directories, p.node, 0, p.narSize)))
+
+      fs.renameSync(blobFile(second), blobFile(second) + ".away")
+      const missing = yield* render
+      assert.strictEqual(missing.reason, "MissingBlob")
+      assert.strictEqual(missing.digest, second)
+      assert.notStrictEqual(missing.path, "/")
+      fs.renameSync(blobFile(second) + ".away", blobFile(second))
+
+      fs.truncateSync(blobFile(third), small.get(third)! - 3)
+      const short = yield* render
+      assert.strictEqual(short.reason, "BlobSizeMismatch")
+      assert.strictEqual(short.digest, third)
+      assert.include(short.message, `the FileNode says ${small.get(third)} bytes`)
     }))
 })
 

@@ -12,7 +12,7 @@
  *
  * @internal
  */
-import type * as BlobService from "@nixfx/castore/BlobService"
+import * as BlobService from "@nixfx/castore/BlobService"
 import type * as DirectoryService from "@nixfx/castore/DirectoryService"
 import { NarRenderError } from "@nixfx/castore/NarRender"
 import * as B3Digest from "@nixfx/castore-nodes/B3Digest"
@@ -99,7 +99,7 @@ const bodySize = (node: Node.Node, directories: Directories, memo: SizeMemo, pat
     case "File":
       return (node.executable ? T_EXECUTABLE.length : T_REGULAR.length) + 8 + node.size + padLength(node.size)
     case "Symlink":
-      return T_SYMLINK.length + wireLength(utf8.encode(node.target).length)
+      return T_SYMLINK.length + wireLength(Buffer.byteLength(node.target, "utf8"))
     case "Directory": {
       const key = B3Digest.toHex(node.digest)
       const known = memo.get(key)
@@ -117,7 +117,7 @@ const bodySize = (node: Node.Node, directories: Directories, memo: SizeMemo, pat
 }
 
 const entrySize = (name: string, node: Node.Node, directories: Directories, memo: SizeMemo, path: string): number =>
-  T_ENTRY.length + wireLength(utf8.encode(name).length) + T_NODE.length + bodySize(node, directories, memo, path) +
+  T_ENTRY.length + wireLength(Buffer.byteLength(name, "utf8")) + T_NODE.length + bodySize(node, directories, memo, path) +
   2 * T_CLOSE.length
 
 /**
@@ -170,34 +170,83 @@ interface BlobSlice {
   readonly path: string
 }
 
-type Piece = Uint8Array | BlobSlice
+/** Where a small file's contents go in a batch's bytes, once read. */
+interface Hole {
+  readonly at: number
+  readonly slice: BlobSlice
+}
 
 /**
- * Output is handed on in pieces of about this size: framing and small file
- * chunks are gathered (copied) into one array, larger file chunks pass
- * through as they are. Fewer, larger chunks cost less downstream (one socket
+ * A piece of output: the NAR bytes of a stretch of the range, with holes
+ * where small files' contents go (read in one `readMany`; none when it is
+ * all framing or gathered chunks of a streamed file).
+ */
+interface Batch {
+  readonly _tag: "Batch"
+  readonly bytes: Buffer
+  readonly holes: ReadonlyArray<Hole>
+}
+
+/** What the walk hands on: a batch, or one large file slice to stream. */
+type Piece = Batch | BlobSlice
+
+/**
+ * Output is handed on in pieces of about this size: framing and small files
+ * are written into one buffer (the small files read in one batch, see
+ * `BlobService.readMany`); larger file chunks pass through as they are.
+ * Fewer, larger pieces cost less downstream (one effect step and one socket
  * write each).
  */
-const OUTPUT_CHUNK = 64 * 1024
-/** File chunks at least this large are passed on without copying. */
+const OUTPUT_CHUNK = 128 * 1024
+/**
+ * File slices up to this size are read whole into a batch when the blob
+ * service has `readMany`; larger ones (and all without it: reading through
+ * `read` and collecting costs more than streaming) are streamed.
+ */
+const SMALL_SLICE = 128 * 1024
+/** A batch's buffer: a piece, one small file and its framing fit without growing it. */
+const BUFFER_BYTES = OUTPUT_CHUNK + SMALL_SLICE + 8 * 1024
+/** Chunks of a streamed file at least this large are passed on without copying. */
 const PASS_THROUGH = 16 * 1024
 
 /**
- * Walks the tree and yields the framing bytes and file slices of the NAR
- * that fall in `[start, end)`, skipping what lies before `start` without
- * descending into it and stopping at `end`.
+ * Walks the tree and yields the NAR bytes that fall in `[start, end)` as
+ * batches (framing written into a buffer, holes for small files) and large
+ * file slices, skipping what lies before `start` without descending into it
+ * and stopping at `end`.
  */
 class RangeWalker {
   private pos = 0
-  private pending: Array<Uint8Array> = []
-  pendingBytes = 0
+  private buffer = Buffer.allocUnsafe(BUFFER_BYTES)
+  private fill = 0
+  private holes: Array<Hole> = []
   private readonly memo: SizeMemo = new Map()
 
   constructor(
     private readonly directories: Directories,
     private readonly start: number,
-    private readonly end: number
+    private readonly end: number,
+    /** Slices up to this size go into batches; larger ones are streamed. */
+    private readonly smallSlice: number
   ) {}
+
+  /** Bytes gathered so far. */
+  get pendingBytes(): number {
+    return this.fill
+  }
+
+  /** Makes room for `n` more bytes (grows the buffer only for unusually long names or targets). */
+  private room(n: number): void {
+    if (this.fill + n <= this.buffer.length) return
+    const bigger = Buffer.allocUnsafe(Math.max(2 * this.buffer.length, this.fill + n))
+    this.buffer.copy(bigger, 0, 0, this.fill)
+    this.buffer = bigger
+  }
+
+  /** Whether the next `n` bytes of the NAR lie wholly inside the range (then they are written directly). */
+  private inside(n: number): boolean {
+    return this.pos >= this.start && this.pos + n <= this.end
+  }
 
   /** Accounts for `bytes` at the current position, keeping the part inside the range. */
   private frame(bytes: Uint8Array): void {
@@ -205,52 +254,78 @@ class RangeWalker {
     const to = from + bytes.length
     this.pos = to
     if (to <= this.start || from >= this.end) return
-    const piece = from >= this.start && to <= this.end
-      ? bytes
-      : bytes.subarray(Math.max(0, this.start - from), Math.min(bytes.length, this.end - from))
-    this.pending.push(piece)
-    this.pendingBytes += piece.length
+    const a = Math.max(0, this.start - from)
+    const b = Math.min(bytes.length, this.end - from)
+    this.room(b - a)
+    if (b - a <= 64) {
+      // (a loop beats TypedArray#set for the short tokens that make up most framing)
+      const buffer = this.buffer
+      let p = this.fill
+      for (let i = a; i < b; i++) buffer[p++] = bytes[i]
+    } else {
+      this.buffer.set(a === 0 && b === bytes.length ? bytes : bytes.subarray(a, b), this.fill)
+    }
+    this.fill += b - a
   }
 
   private frameU64(n: number): void {
+    if (this.inside(8)) {
+      this.room(8)
+      writeU64(this.buffer, this.fill, n)
+      this.fill += 8
+      this.pos += 8
+      return
+    }
     const out = new Uint8Array(8)
     writeU64(out, 0, n)
     this.frame(out)
   }
 
   private frameString(s: string): void {
+    const length = Buffer.byteLength(s, "utf8")
+    const wire = wireLength(length)
+    if (this.inside(wire)) {
+      this.room(wire)
+      writeU64(this.buffer, this.fill, length)
+      this.buffer.write(s, this.fill + 8, length, "utf8")
+      this.buffer.fill(0, this.fill + 8 + length, this.fill + wire)
+      this.fill += wire
+      this.pos += wire
+      return
+    }
     const bytes = utf8.encode(s)
     this.frameU64(bytes.length)
     this.frame(bytes)
     this.frame(ZEROS.subarray(0, padLength(bytes.length)))
   }
 
-  /** Adds file bytes to the output being gathered. */
-  gather(bytes: Uint8Array): void {
-    this.pending.push(bytes)
-    this.pendingBytes += bytes.length
+  /** Leaves a hole for a small file's contents. */
+  private reserve(slice: BlobSlice): void {
+    this.room(slice.length)
+    this.holes.push({ at: this.fill, slice })
+    this.fill += slice.length
   }
 
-  /** The output gathered so far as one array, or nothing. */
-  take(): Uint8Array | undefined {
-    if (this.pendingBytes === 0) {
-      this.pending = []
-      return undefined
-    }
-    let out: Uint8Array
-    if (this.pending.length === 1) {
-      out = this.pending[0]
-    } else {
-      out = new Uint8Array(this.pendingBytes)
-      let p = 0
-      for (const piece of this.pending) {
-        out.set(piece, p)
-        p += piece.length
-      }
-    }
-    this.pending = []
-    this.pendingBytes = 0
-    return out
+  /** Adds bytes of a streamed file to the output being gathered. */
+  gather(bytes: Uint8Array): void {
+    this.room(bytes.length)
+    this.buffer.set(bytes, this.fill)
+    this.fill += bytes.length
+  }
+
+  /** The output gathered so far, or nothing. */
+  take(): Batch | undefined {
+    if (this.fill === 0) return undefined
+    const batch: Batch = { _tag: "Batch", bytes: this.buffer.subarray(0, this.fill), holes: this.holes }
+    this.buffer = Buffer.allocUnsafe(BUFFER_BYTES)
+    this.fill = 0
+    this.holes = []
+    return batch
+  }
+
+  /** The gathered output, while it has no holes (a large file is being streamed). */
+  takeBytes(): Uint8Array | undefined {
+    return this.take()?.bytes
   }
 
   *pieces(root: Node.Node): Generator<Piece> {
@@ -277,13 +352,21 @@ class RangeWalker {
         const s = Math.max(from, this.start)
         const e = Math.min(to, this.end)
         if (s < e) {
-          yield {
+          const slice: BlobSlice = {
             _tag: "BlobSlice",
             digest: node.digest,
             offset: s - from,
             length: e - s,
             fileSize: node.size,
             path
+          }
+          if (slice.length <= this.smallSlice) {
+            if (this.fill + slice.length > BUFFER_BYTES - 4096) yield this.take()!
+            this.reserve(slice)
+          } else {
+            // Small files before it are read first; framing stays gathered (the streamed chunks join it).
+            if (this.holes.length > 0) yield this.take()!
+            yield slice
           }
         }
         this.frame(ZEROS.subarray(0, padLength(node.size)))
@@ -296,10 +379,12 @@ class RangeWalker {
         for (const { name, node: child } of directory.entries) {
           if (this.pos >= this.end) return
           const childPath = path === "/" ? "/" + name : path + "/" + name
-          const size = entrySize(name, child, this.directories, this.memo, childPath)
-          if (this.pos + size <= this.start) {
-            this.pos += size
-            continue
+          if (this.pos < this.start) {
+            const size = entrySize(name, child, this.directories, this.memo, childPath)
+            if (this.pos + size <= this.start) {
+              this.pos += size
+              continue
+            }
           }
           this.frame(T_ENTRY)
           this.frameString(name)
@@ -324,6 +409,22 @@ const sliceError = (slice: BlobSlice, description: string, cause?: BlobService.B
     ...(cause === undefined ? {} : { cause })
   })
 
+const missingBlob = (slice: BlobSlice): NarRenderError =>
+  new NarRenderError({
+    reason: "MissingBlob",
+    path: slice.path,
+    digest: B3Digest.toHex(slice.digest),
+    description: `the blob service has no blob for this ${slice.fileSize}-byte file`
+  })
+
+const shortBlob = (slice: BlobSlice, seen: number): NarRenderError =>
+  sliceError(
+    slice,
+    `the FileNode says ${slice.fileSize} bytes, but reading bytes ${slice.offset}..${
+      slice.offset + slice.length
+    } of the blob gave only ${seen}`
+  )
+
 type Out = Channel.Channel<Chunk.Chunk<Uint8Array>, unknown, NarRenderError, unknown, void, unknown>
 type Pump = Channel.Channel<
   Chunk.Chunk<Uint8Array>,
@@ -334,9 +435,37 @@ type Pump = Channel.Channel<
   unknown
 >
 
+/** The bytes of a batch, its holes filled with one `readMany`, each file checked to have exactly its length. */
+const readBatch = (blobs: BlobService.Service, batch: Batch): Effect.Effect<Uint8Array, NarRenderError> => {
+  const holes = batch.holes
+  if (holes.length === 0) return Effect.succeed(batch.bytes)
+  return Effect.flatMap(
+    Effect.mapError(
+      BlobService.readMany(
+        blobs,
+        holes.map(({ slice }) => ({ digest: slice.digest, range: { offset: slice.offset, length: slice.length } }))
+      ),
+      (e) => {
+        const slice = holes.find((h) => B3Digest.toHex(h.slice.digest) === e.digest)?.slice ?? holes[0].slice
+        return sliceError(slice, `reading bytes ${slice.offset}..${slice.offset + slice.length} of the file: ${e.message}`, e)
+      }
+    ),
+    (contents) => {
+      for (let i = 0; i < holes.length; i++) {
+        const { at, slice } = holes[i]
+        const found = contents[i]
+        if (Option.isNone(found)) return Effect.fail(missingBlob(slice))
+        if (found.value.length !== slice.length) return Effect.fail(shortBlob(slice, found.value.length))
+        batch.bytes.set(found.value, at)
+      }
+      return Effect.succeed(batch.bytes)
+    }
+  )
+}
+
 /**
- * Passes a blob's chunks on through the walker's output gathering, checking
- * that exactly `slice.length` bytes arrive.
+ * Passes a large blob's chunks on through the walker's output gathering,
+ * checking that exactly `slice.length` bytes arrive.
  */
 const pumpSlice = (slice: BlobSlice, walker: RangeWalker): Pump => {
   let seen = 0
@@ -351,33 +480,25 @@ const pumpSlice = (slice: BlobSlice, walker: RangeWalker): Pump => {
           )
         }
         if (c.length >= PASS_THROUGH) {
-          const gathered = walker.take()
+          const gathered = walker.takeBytes()
           out ??= []
           if (gathered !== undefined) out.push(gathered)
           out.push(c)
         } else {
           walker.gather(c)
-          if (walker.pendingBytes >= OUTPUT_CHUNK) (out ??= []).push(walker.take()!)
+          if (walker.pendingBytes >= OUTPUT_CHUNK) (out ??= []).push(walker.takeBytes()!)
         }
       }
       return out === undefined ? pump : Channel.flatMap(Channel.write(Chunk.unsafeFromArray(out)), () => pump)
     },
     onFailure: (cause) => Channel.failCause(Cause.map(cause, (e) => sliceError(slice, `reading the file: ${e.message}`, e))),
-    onDone: () =>
-      seen === slice.length ? Channel.void : Channel.fail(
-        sliceError(
-          slice,
-          `the FileNode says ${slice.fileSize} bytes, but reading bytes ${slice.offset}..${
-            slice.offset + slice.length
-          } of the blob gave only ${seen}`
-        )
-      )
+    onDone: () => seen === slice.length ? Channel.void : Channel.fail(shortBlob(slice, seen))
   })
   return pump
 }
 
-/** Exactly `slice.length` bytes of the blob from `slice.offset`, or a failure naming the file. */
-const readSlice = (blobs: BlobService.Service, slice: BlobSlice, walker: RangeWalker): Out =>
+/** Exactly `slice.length` bytes of a large blob from `slice.offset`, streamed, or a failure naming the file. */
+const streamSlice = (blobs: BlobService.Service, slice: BlobSlice, walker: RangeWalker): Out =>
   Channel.flatMap(
     Channel.fromEffect(Effect.mapError(
       blobs.read(slice.digest, { offset: slice.offset, length: slice.length }),
@@ -385,14 +506,7 @@ const readSlice = (blobs: BlobService.Service, slice: BlobSlice, walker: RangeWa
     )),
     (found) =>
       Option.isNone(found)
-        ? Channel.fail(
-          new NarRenderError({
-            reason: "MissingBlob",
-            path: slice.path,
-            digest: B3Digest.toHex(slice.digest),
-            description: `the blob service has no blob for this ${slice.fileSize}-byte file`
-          })
-        )
+        ? Channel.fail(missingBlob(slice))
         : Channel.pipeTo(Stream.toChannel(found.value), pumpSlice(slice, walker))
   )
 
@@ -410,7 +524,7 @@ export const renderRange = (
   end: number
 ): Stream.Stream<Uint8Array, NarRenderError> =>
   Stream.suspend(() => {
-    const walker = new RangeWalker(directories, start, end)
+    const walker = new RangeWalker(directories, start, end, blobs.readMany === undefined ? 0 : SMALL_SLICE)
     const iterator = walker.pieces(root)
     const loop: Out = Channel.suspend(() => {
       let r: IteratorResult<Piece>
@@ -422,9 +536,10 @@ export const renderRange = (
       }
       if (r.done === true) return Channel.void
       const piece = r.value
-      return piece instanceof Uint8Array
-        ? Channel.flatMap(Channel.write(Chunk.of(piece)), () => loop)
-        : Channel.flatMap(readSlice(blobs, piece, walker), () => loop)
+      return piece._tag === "Batch"
+        ? Channel.flatMap(Channel.fromEffect(readBatch(blobs, piece)), (bytes) =>
+          Channel.flatMap(Channel.write(Chunk.of(bytes)), () => loop))
+        : Channel.flatMap(streamSlice(blobs, piece, walker), () => loop)
     })
     return Stream.fromChannel(loop)
   })
