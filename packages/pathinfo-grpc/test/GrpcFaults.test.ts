@@ -85,7 +85,7 @@ describe("gRPC uploads cut by a kill leave a consistent store", () => {
         yield* checkAfter(dir, server.url, tally, "client killed")
       }))
       fs.rmSync(dir, { recursive: true, force: true })
-    }), 180_000)
+    }), 240_000)
 
   it.live("server over SQLite killed mid-upload, then restarted", () =>
     Effect.gen(function*() {
@@ -114,5 +114,5 @@ describe("gRPC uploads cut by a kill leave a consistent store", () => {
         }))
       )
       fs.rmSync(dir, { recursive: true, force: true })
-    }), 180_000)
+    }), 240_000)
 })

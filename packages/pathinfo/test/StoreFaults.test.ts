@@ -48,7 +48,7 @@ describe("writers killed mid-write leave a consistent store", () => {
       const dir = fs.mkdtempSync(path.join(os.tmpdir(), "nixfx-faults-sqlite-"))
       yield* killAndCheck(`sqlite://${dir}`, StoreComposition.sqliteBlobsDirectory(dir))
       fs.rmSync(dir, { recursive: true, force: true })
-    }), 180_000)
+    }), 240_000)
 
   const pgUrl = process.env.NIXFX_TEST_PG_URL
   if (pgUrl !== undefined && pgUrl !== "") {
@@ -60,7 +60,7 @@ describe("writers killed mid-write leave a consistent store", () => {
         url.searchParams.set("table-prefix", `f${Date.now().toString(36)}${Math.floor(Math.random() * 1e6).toString(36)}_`)
         yield* killAndCheck(url.href, blobs)
         fs.rmSync(blobs, { recursive: true, force: true })
-      }), 180_000)
+      }), 240_000)
   } else {
     it.skip("SKIPPED: PostgreSQL store — NIXFX_TEST_PG_URL is not set (start one with: export NIXFX_TEST_PG_URL=$(bash scripts/postgres-test-server.sh))", () => {})
   }
