@@ -317,20 +317,34 @@ interface FileAt {
 const childPath = (parent: string, name: string): string => (parent === "/" ? "/" + name : parent + "/" + name)
 
 /**
+ * Results by key for one run: a result once known (kept small, as a run over
+ * a large store remembers one per blob), and the computations under way.
+ */
+interface Memo<A, E> {
+  readonly known: Map<string, A>
+  readonly pending: Map<string, Deferred.Deferred<A, E>>
+}
+
+const memo = <A, E>(): Memo<A, E> => ({ known: new Map(), pending: new Map() })
+
+/**
  * Runs `compute` once per key for the whole run; concurrent callers with the
  * same key wait for the first one's result.
  */
-const once = <A, E>(
-  cache: Map<string, Deferred.Deferred<A, E>>,
-  key: string,
-  compute: Effect.Effect<A, E>
-): Effect.Effect<A, E> =>
+const once = <A, E>(memo: Memo<A, E>, key: string, compute: Effect.Effect<A, E>): Effect.Effect<A, E> =>
   Effect.suspend(() => {
-    const known = cache.get(key)
-    if (known !== undefined) return Deferred.await(known)
+    const known = memo.known.get(key)
+    if (known !== undefined) return Effect.succeed(known)
+    const pending = memo.pending.get(key)
+    if (pending !== undefined) return Deferred.await(pending)
     const deferred = Deferred.unsafeMake<A, E>(FiberId.none)
-    cache.set(key, deferred)
-    return Effect.zipRight(Effect.intoDeferred(compute, deferred), Deferred.await(deferred))
+    memo.pending.set(key, deferred)
+    return compute.pipe(
+      Effect.tap((a) => Effect.sync(() => memo.known.set(key, a))),
+      Effect.ensuring(Effect.sync(() => memo.pending.delete(key))),
+      Effect.intoDeferred(deferred),
+      Effect.zipRight(Deferred.await(deferred))
+    )
   })
 
 /**
@@ -344,8 +358,8 @@ export const stream = (store: Store, options: Options = {}): Stream.Stream<Findi
     const concurrency = Math.max(1, options.concurrency ?? 4)
     const counts = { paths: 0, directories: 0, blobs: 0, blobBytes: 0, findings: 0 }
     const report = () => options.onProgress?.({ ...counts })
-    const blobVerdicts = new Map<string, Deferred.Deferred<BlobVerdict, BlobServiceError>>()
-    const referenceNodes = new Map<string, Deferred.Deferred<Option.Option<Node.Node>, PathInfoServiceError>>()
+    const blobVerdicts = memo<BlobVerdict, BlobServiceError>()
+    const referenceNodes = memo<Option.Option<Node.Node>, PathInfoServiceError>()
 
     const hashBlob = (digest: B3Digest.B3Digest): Effect.Effect<BlobVerdict, BlobServiceError> =>
       Effect.flatMap(store.blobService.read(digest), (bytes) => {
