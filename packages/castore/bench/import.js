@@ -24,139 +24,19 @@ import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import { fileURLToPath } from "node:url"
+import { generateNar } from "../../../scripts/bench-nar-generator.js"
 import { BlobService, DirectoryService, FilesystemBlobService, NarImport } from "../dist/index.js"
 
-const CHUNK = 64 * 1024
-
-const enc = new TextEncoder()
-/** NAR wire form of strings: 64-bit little-endian length, bytes, zero padding to 8. */
-const wire = (...parts) => {
-  const raw = parts.map((p) => (typeof p === "string" ? enc.encode(p) : p))
-  const out = new Uint8Array(raw.reduce((n, b) => n + 8 + Math.ceil(b.length / 8) * 8, 0))
-  let o = 0
-  for (const b of raw) {
-    new DataView(out.buffer).setBigUint64(o, BigInt(b.length), true)
-    out.set(b, o + 8)
-    o += 8 + Math.ceil(b.length / 8) * 8
-  }
-  return out
-}
-const u64 = (n) => {
-  const out = new Uint8Array(8)
-  new DataView(out.buffer).setBigUint64(0, BigInt(n), true)
-  return out
-}
-const TOK = {
-  start: wire("nix-archive-1", "(", "type"),
-  directory: wire("directory"),
-  close: wire(")"),
-  regular: wire("regular", "contents"),
-  executable: wire("regular", "executable", "", "contents"),
-  symlink: wire("symlink", "target")
-}
-const entryTokens = (name) => wire("entry", "(", "name", name, "node", "(", "type")
-const ZEROS = new Uint8Array(8)
-
 /**
- * A deterministic NAR of about `targetBytes`, as an iterator of fresh 64 KiB
- * chunks (as a file or socket read would give): framing written directly,
- * contents copied once from a pseudo-random pool. Layout: /aNNNN/bN/file-NNN
- * (100 files or symlinks per directory, 0 to 8 KiB each; as many
- * directories as needed for ~220 MB) and /large-NNNNN (6 MiB each, as many
- * as the rest of the size needs).
+ * A deterministic NAR of about `targetBytes` (scripts/bench-nar-generator.js):
+ * about 220 MB of small files (~50,000 files and symlinks in 500
+ * directories); everything beyond goes into 6 MiB files, so a larger NAR has
+ * more large files, not more entries.
  */
-function* generate(targetBytes) {
-  const pool = new Uint8Array(16 << 20)
-  {
-    let x = 0x9e3779b9 | 0
-    const words = new Int32Array(pool.buffer)
-    for (let i = 0; i < words.length; i++) {
-      x ^= x << 13
-      x ^= x >>> 17
-      x ^= x << 5
-      words[i] = x
-    }
-  }
-  let out = new Uint8Array(CHUNK)
-  let fill = 0
-  const ready = []
-  const put = (bytes) => {
-    let p = 0
-    while (p < bytes.length) {
-      const n = Math.min(CHUNK - fill, bytes.length - p)
-      out.set(n === bytes.length ? bytes : bytes.subarray(p, p + n), fill)
-      fill += n
-      p += n
-      if (fill === CHUNK) {
-        ready.push(out)
-        out = new Uint8Array(CHUNK)
-        fill = 0
-      }
-    }
-  }
-  const file = (executable, contents) => {
-    put(executable ? TOK.executable : TOK.regular)
-    put(u64(contents.length))
-    put(contents)
-    if (contents.length % 8 !== 0) put(ZEROS.subarray(0, 8 - (contents.length % 8)))
-    put(TOK.close)
-  }
-  const fileNames = Array.from({ length: 100 }, (_, f) => entryTokens(`file-${String(f).padStart(3, "0")}`))
-  let seed = 7
-  const rnd = (n) => {
-    seed = (Math.imul(seed, 1103515245) + 12345) >>> 0
-    return seed % n
-  }
-  // About 220 MB of small files (~50,000); everything beyond goes into 6 MiB files,
-  // so a larger NAR has more large files, not more entries.
+const generate = (targetBytes) => {
   const largeSize = 6 << 20
   const largeCount = Math.max(1, Math.round((targetBytes - 220e6) / largeSize))
-  const smallBudget = targetBytes - largeCount * largeSize
-  let produced = 0
-  put(TOK.start)
-  put(TOK.directory)
-  for (let a = 0; a < 10000 && produced < smallBudget; a++) {
-    put(entryTokens(`a${String(a).padStart(4, "0")}`))
-    put(TOK.directory)
-    for (let b = 0; b < 10 && produced < smallBudget; b++) {
-      put(entryTokens(`b${b}`))
-      put(TOK.directory)
-      for (let f = 0; f < 100; f++) {
-        put(fileNames[f])
-        if (f % 25 === 24) {
-          put(TOK.symlink)
-          put(wire(`../b0/file-${String(f - 1).padStart(3, "0")}`))
-          put(TOK.close)
-        } else {
-          const size = rnd(8192)
-          const off = rnd(pool.length - size)
-          file(f % 9 === 0, pool.subarray(off, off + size))
-          produced += size
-        }
-        put(TOK.close) // entry
-      }
-      put(TOK.close) // directory b
-      put(TOK.close) // entry b
-      while (ready.length > 0) yield ready.shift()
-    }
-    put(TOK.close) // directory a
-    put(TOK.close) // entry a
-  }
-  for (let i = 0; i < largeCount; i++) {
-    put(entryTokens(`large-${String(i).padStart(5, "0")}`))
-    put(TOK.regular)
-    put(u64(largeSize))
-    const off = rnd(pool.length - largeSize)
-    for (let p = 0; p < largeSize; p += 1 << 20) {
-      put(pool.subarray(off + p, off + p + (1 << 20)))
-      while (ready.length > 0) yield ready.shift()
-    }
-    put(TOK.close) // file
-    put(TOK.close) // entry
-  }
-  put(TOK.close) // root directory
-  while (ready.length > 0) yield ready.shift()
-  if (fill > 0) yield out.subarray(0, fill)
+  return generateNar({ smallBytes: targetBytes - largeCount * largeSize, largeSizes: Array(largeCount).fill(largeSize) })
 }
 
 /**
