@@ -14,6 +14,9 @@
  * castore node recorded, an absent one is fetched from the same cache first
  * (recursively, with bounded concurrency), so a whole closure arrives and
  * is put leaves first. The fetched path is put into `resolveIn` too, last.
+ * No NAR is downloaded twice: `resolveIn`'s `NarIndex` (NAR sha256 → the
+ * castore root it became) is asked first, and a root whose content castore
+ * still holds is used as it is.
  *
  * The cache does not resolve references through itself: `resolveIn` is an
  * explicit dependency (a parameter of `make`, the `ResolveStore` tag for the
@@ -43,6 +46,7 @@ import * as Keys from "@nixfx/nix-compat/Keys"
 import type * as NarInfo from "@nixfx/nix-compat/NarInfo"
 import * as Nixbase32 from "@nixfx/nix-compat/Nixbase32"
 import * as StorePath from "@nixfx/nix-compat/StorePath"
+import * as NarIndex from "@nixfx/pathinfo/NarIndex"
 import type * as PathInfo from "@nixfx/pathinfo/PathInfo"
 import * as PathInfoCombinators from "@nixfx/pathinfo/PathInfoCombinators"
 import { NotSupported, type PathInfoServiceError, StorageError } from "@nixfx/pathinfo/PathInfoError"
@@ -114,7 +118,10 @@ export interface PlannedPath {
  *   (leaves first, the requested path last), `present` are references the
  *   local store already holds; `narBytes` is the sum of their NarSizes.
  * - `PathStarted` / `PathProgress` (NAR bytes so far, per chunk) /
- *   `PathFinished`: one NAR's download and import.
+ *   `PathFinished`: one NAR's download and import. A path whose NAR the
+ *   store imported before (its `NarIndex` knows the root, and castore still
+ *   holds it) only has `PathFinished`, with `reused: true`: nothing is
+ *   downloaded.
  * - `FrankenbuildWarning`: detection in `warn` mode found one.
  *
  * Store paths are basenames.
@@ -131,7 +138,7 @@ export type Event = Data.TaggedEnum<{
   }
   PathStarted: { readonly storePath: string; readonly narSize: number; readonly compression: string; readonly url: string }
   PathProgress: { readonly storePath: string; readonly narBytes: number; readonly narSize: number }
-  PathFinished: { readonly storePath: string; readonly narSize: number }
+  PathFinished: { readonly storePath: string; readonly narSize: number; readonly reused: boolean }
   FrankenbuildWarning: { readonly error: FrankenbuildDetected }
 }>
 
@@ -333,7 +340,7 @@ export const make = (
         pathStarted: (storePath, narSize, compression, url) =>
           emit?.(Event.PathStarted({ storePath, narSize, compression, url })),
         pathProgress: (storePath, narBytes, narSize) => emit?.(Event.PathProgress({ storePath, narBytes, narSize })),
-        pathFinished: (storePath, narSize) => emit?.(Event.PathFinished({ storePath, narSize })),
+        pathFinished: (storePath, narSize, reused) => emit?.(Event.PathFinished({ storePath, narSize, reused })),
         frankenbuild: (error) => {
           frankenbuilds.push(error)
           emit?.(Event.FrankenbuildWarning({ error }))
@@ -373,7 +380,8 @@ export const make = (
 
 /**
  * The `ResolveStore` made of the PathInfoService, BlobService and
- * DirectoryService in context (e.g. a `StoreComposition.layer(…)`).
+ * DirectoryService in context (e.g. a `StoreComposition.layer(…)`), and the
+ * `NarIndex` if there is one (without, the reader keeps one in memory).
  *
  * @since 0.1.0
  * @category layers
@@ -387,7 +395,8 @@ export const layerResolveStore: Layer.Layer<
   Effect.all({
     pathInfoService: PathInfoService.PathInfoService,
     blobService: BlobService.BlobService,
-    directoryService: DirectoryService.DirectoryService
+    directoryService: DirectoryService.DirectoryService,
+    narIndex: Effect.map(Effect.serviceOption(NarIndex.NarIndex), Option.getOrUndefined)
   })
 )
 
@@ -637,7 +646,8 @@ export const Entry = Schema.Struct({
 const memoryStore: Effect.Effect<StoreComposition.Store> = Effect.all({
   pathInfoService: PathInfoService.makeMemory,
   blobService: BlobService.makeMemory,
-  directoryService: DirectoryService.makeMemory
+  directoryService: DirectoryService.makeMemory,
+  narIndex: NarIndex.makeMemory
 })
 
 /**
@@ -698,7 +708,8 @@ export const makeBackend = <E>(client: Layer.Layer<HttpClient.HttpClient, E>): S
       return {
         pathInfoService: binaryCache.pathInfoService,
         blobService: resolveIn.blobService,
-        directoryService: resolveIn.directoryService
+        directoryService: resolveIn.directoryService,
+        narIndex: resolveIn.narIndex
       }
     })
 })

@@ -13,7 +13,9 @@
  * 2. order: the paths to fetch, leaves first (a cycle in the cache's
  *    narinfos is an error).
  * 3. ingest: every NAR is downloaded, decompressed and imported into castore
- *    (at most `concurrency` at once), its size and hash checked; a path's
+ *    (at most `concurrency` at once), its size and hash checked — unless the
+ *    store's NarIndex knows the root that NAR became and castore still holds
+ *    it (`narReuse.ts`): then nothing is downloaded; a path's
  *    PathInfo is put into the store only after every reference's PathInfo
  *    is, so the store never holds a path without its closure.
  *
@@ -29,6 +31,7 @@ import * as Nixbase32 from "@nixfx/nix-compat/Nixbase32"
 import * as NixHash from "@nixfx/nix-compat/NixHash"
 import * as Signature from "@nixfx/nix-compat/Signature"
 import * as StorePath from "@nixfx/nix-compat/StorePath"
+import * as NarIndex from "@nixfx/pathinfo/NarIndex"
 import * as PathInfo from "@nixfx/pathinfo/PathInfo"
 import type { PathInfoServiceError } from "@nixfx/pathinfo/PathInfoError"
 import * as PathInfoService from "@nixfx/pathinfo/PathInfoService"
@@ -55,6 +58,7 @@ import {
 } from "../BinaryCacheError.js"
 import * as Decompression from "../Decompression.js"
 import { download, getSmall, type HttpOptions } from "./http.js"
+import { makeNarReuse } from "./narReuse.js"
 
 export type FrankenbuildDetection = "off" | "fail" | "warn"
 
@@ -67,7 +71,8 @@ export interface Reporter {
   ) => void
   readonly pathStarted: (storePath: string, narSize: number, compression: string, url: string) => void
   readonly pathProgress: (storePath: string, narBytes: number, narSize: number) => void
-  readonly pathFinished: (storePath: string, narSize: number) => void
+  /** `reused`: the NAR was not downloaded, its root was already in castore (the NarIndex knew it). */
+  readonly pathFinished: (storePath: string, narSize: number, reused: boolean) => void
   readonly frankenbuild: (error: FrankenbuildDetected) => void
 }
 
@@ -159,6 +164,8 @@ export const makeFetcher = (options: FetcherOptions): Effect.Effect<Fetcher> =>
     const http = options.http
     const permits = yield* Effect.makeSemaphore(options.concurrency)
     const keyNames = options.trustedPublicKeys.map((k) => k.name)
+    // A store without its own index still gets one for this reader's lifetime.
+    const reuse = makeNarReuse(resolveIn, resolveIn.narIndex ?? (yield* NarIndex.makeMemory))
 
     // -- nix-cache-info, read once (a failure is not remembered) -------------
     const cacheInfoUrl = base + "/nix-cache-info"
@@ -463,7 +470,6 @@ export const makeFetcher = (options: FetcherOptions): Effect.Effect<Fetcher> =>
                 })
               )
             }
-            reporter.pathFinished(basename, expected)
             return Effect.succeed(result.root)
           }),
           Effect.withSpan("BinaryCache.importNar", {
@@ -485,7 +491,8 @@ export const makeFetcher = (options: FetcherOptions): Effect.Effect<Fetcher> =>
         for (const q of ordered) done.set(q.basename, yield* Deferred.make<PathInfo.PathInfo>())
         const one = (q: Planned) =>
           Effect.gen(function*() {
-            const node = yield* permits.withPermits(1)(ingestNar(q))
+            const { node, reused } = yield* reuse.once(q.narInfo, permits.withPermits(1)(ingestNar(q)))
+            reporter.pathFinished(q.basename, q.narInfo.narSize, reused)
             const referenceNodes = new Map<string, Node.Node>()
             for (const r of q.narInfo.references) {
               const b = StorePath.toBasename(r)
