@@ -65,12 +65,12 @@ import {
 import { GetDirectoryRequestSchema, PutDirectoryResponseSchema } from "./gen/tvix/castore/protos/rpc_directory_pb.js"
 import {
   CalculateNARResponseSchema,
-  GetPathInfoRequestSchema,
   ListPathInfoRequestSchema
 } from "./gen/tvix/store/protos/rpc_pathinfo_pb.js"
 import type { GrpcStatusError } from "./GrpcError.js"
 import { Status } from "./GrpcError.js"
 import * as call from "./internal/call.js"
+import * as pathInfoWire from "./internal/pathInfoWire.js"
 import * as wire from "./internal/wire.js"
 import * as ProtoConversion from "./ProtoConversion.js"
 
@@ -211,7 +211,9 @@ export class GrpcClient extends Context.Tag("@nixfx/pathinfo-grpc/GrpcClient")<G
 
 const hex = B3Digest.toHex
 
-const bytesEqual = (a: Uint8Array, b: Uint8Array): boolean => Buffer.from(a).equals(Buffer.from(b))
+/** Compares views of the bytes (`Buffer.from(uint8array)` would copy both, on every Get). */
+const bytesEqual = (a: Uint8Array, b: Uint8Array): boolean =>
+  Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength))
 
 /**
  * Opens a channel to the server at `url`. Fails only for a malformed URL:
@@ -308,7 +310,7 @@ export const make = (
           call.unary(
             context,
             paths.pathInfoGet,
-            toBinary(GetPathInfoRequestSchema, create(GetPathInfoRequestSchema, { byWhat: { case: "byOutputHash", value: digest } }))
+            pathInfoWire.encodeGetRequest(digest)
           )
         ).pipe(
           Effect.flatMap((bytes) => decodePathInfo(bytes)),

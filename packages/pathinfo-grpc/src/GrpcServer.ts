@@ -59,6 +59,7 @@ import {
 import { GetDirectoryRequestSchema, PutDirectoryResponseSchema } from "./gen/tvix/castore/protos/rpc_directory_pb.js"
 import { CalculateNARResponseSchema, GetPathInfoRequestSchema } from "./gen/tvix/store/protos/rpc_pathinfo_pb.js"
 import { GrpcServerError, Status } from "./GrpcError.js"
+import * as pathInfoWire from "./internal/pathInfoWire.js"
 import * as wire from "./internal/wire.js"
 import * as ProtoConversion from "./ProtoConversion.js"
 
@@ -252,6 +253,25 @@ const digestField = (
       })
     )
 
+/** The digest a `GetPathInfoRequest` asks for (a copy). */
+const getRequestDigest = (request: Uint8Array): Effect.Effect<Uint8Array, ProtoConversion.ProtoDecodeError> => {
+  const usual = pathInfoWire.decodeGetRequest(request)
+  const byWhat = usual !== undefined
+    ? Either.right({ case: "byOutputHash" as const, value: usual })
+    : Either.map(ProtoConversion.parseBinary(GetPathInfoRequestSchema, request), (m) => m.byWhat)
+  if (Either.isLeft(byWhat)) return Effect.fail(byWhat.left)
+  if (byWhat.right.case !== "byOutputHash") {
+    return Effect.fail(
+      new ProtoConversion.ProtoDecodeError({
+        messageType: "tvix.store.v1.GetPathInfoRequest",
+        field: "by_what",
+        detail: "not set (by_output_hash is the only lookup)"
+      })
+    )
+  }
+  return digestField("tvix.store.v1.GetPathInfoRequest", "by_output_hash", byWhat.right.value, 20)
+}
+
 /** Lets pending I/O events (a cancellation) be delivered before going on. */
 const settle = Effect.async<void>((resume) => {
   const timer = setImmediate(() => resume(Effect.void))
@@ -423,15 +443,7 @@ export const make = (services: Services, options: Options): Effect.Effect<GrpcSe
       Get: unary((request) =>
         Effect.gen(function*() {
           if (pathInfoService === undefined) return yield* unimplemented("PathInfoService")
-          const message = yield* decode(GetPathInfoRequestSchema, request)
-          if (message.byWhat.case !== "byOutputHash") {
-            return yield* new ProtoConversion.ProtoDecodeError({
-              messageType: "tvix.store.v1.GetPathInfoRequest",
-              field: "by_what",
-              detail: "not set (by_output_hash is the only lookup)"
-            })
-          }
-          const digest = yield* digestField("tvix.store.v1.GetPathInfoRequest", "by_output_hash", message.byWhat.value, 20)
+          const digest = yield* getRequestDigest(request)
           const found = yield* pathInfoService.get(digest)
           if (Option.isNone(found)) {
             return yield* reply(Status.NOT_FOUND, `PathInfo ${Nixbase32.encode(digest)} not found`)

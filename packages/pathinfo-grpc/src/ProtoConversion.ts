@@ -67,6 +67,7 @@ import {
   type CalculateNARResponse as ProtoCalculateNarResponse,
   CalculateNARResponseSchema
 } from "./gen/tvix/store/protos/rpc_pathinfo_pb.js"
+import { caKinds, caWireType, decodePathInfo, encodePathInfo } from "./internal/pathInfoWire.js"
 
 export type {
   /**
@@ -354,18 +355,6 @@ const storePathFromNodeName = (
 // content addresses
 // ---------------------------------------------------------------------------
 
-const caKinds: ReadonlyArray<readonly [NARInfo_CA_Hash, "Nar" | "Flat" | "Text", NixHash.Algorithm]> = [
-  [NARInfo_CA_Hash.NAR_SHA256, "Nar", "sha256"],
-  [NARInfo_CA_Hash.NAR_SHA1, "Nar", "sha1"],
-  [NARInfo_CA_Hash.NAR_SHA512, "Nar", "sha512"],
-  [NARInfo_CA_Hash.NAR_MD5, "Nar", "md5"],
-  [NARInfo_CA_Hash.TEXT_SHA256, "Text", "sha256"],
-  [NARInfo_CA_Hash.FLAT_SHA1, "Flat", "sha1"],
-  [NARInfo_CA_Hash.FLAT_MD5, "Flat", "md5"],
-  [NARInfo_CA_Hash.FLAT_SHA256, "Flat", "sha256"],
-  [NARInfo_CA_Hash.FLAT_SHA512, "Flat", "sha512"]
-]
-
 const caFromProto = (
   ca: { readonly type: NARInfo_CA_Hash; readonly digest: Uint8Array }
 ): Either.Either<CAHash.CAHash, ProtoDecodeError> => {
@@ -386,10 +375,7 @@ const caFromProto = (
   return Either.right(tag === "Nar" ? new CAHash.Nar({ hash }) : tag === "Flat" ? new CAHash.Flat({ hash }) : new CAHash.Text({ hash }))
 }
 
-const caToProto = (ca: CAHash.CAHash) => {
-  const kind = caKinds.find(([, tag, algorithm]) => tag === ca._tag && algorithm === ca.hash.algorithm)!
-  return create(NARInfo_CASchema, { type: kind[0], digest: ca.hash.digest })
-}
+const caToProto = (ca: CAHash.CAHash) => create(NARInfo_CASchema, { type: caWireType(ca), digest: ca.hash.digest })
 
 // ---------------------------------------------------------------------------
 // PathInfo
@@ -514,14 +500,15 @@ export const pathInfoFromProto = (message: ProtoPathInfo): Either.Either<PathInf
   const signatures: Array<Keys.Signature> = []
   for (let i = 0; i < narinfo.signatures.length; i++) {
     const s = narinfo.signatures[i]
-    const keyName = Schema.validateEither(Keys.KeyName)(s.name)
+    const keyName = validateKeyName(s.name)
     if (Either.isLeft(keyName)) {
       return fail(PATH_INFO, `narinfo.signatures[${i}].name`, `invalid key name ${JSON.stringify(s.name)}: ${firstMessage(keyName.left)}`)
     }
     if (s.data.length !== Keys.signatureLength) {
       return fail(PATH_INFO, `narinfo.signatures[${i}].data`, `a signature is ${Keys.signatureLength} bytes, got ${s.data.length}`)
     }
-    signatures.push(new Keys.Signature({ keyName: s.name, bytes: copy(s.data) }))
+    // both fields were just checked against the class's own schemas
+    signatures.push(new Keys.Signature({ keyName: s.name, bytes: copy(s.data) }, true))
   }
 
   // deriver: sent without its final ".drv"
@@ -570,6 +557,8 @@ export const pathInfoFromProto = (message: ProtoPathInfo): Either.Either<PathInf
   }
   return Either.right(made.right)
 }
+
+const validateKeyName = Schema.validateEither(Keys.KeyName)
 
 const firstMessage = (e: ParseResult.ParseError): string => ParseResult.ArrayFormatter.formatErrorSync(e)[0]?.message ?? e.message
 
@@ -636,16 +625,21 @@ export const parseBinary = <T extends Parameters<typeof fromBinary>[0]>(
  * @since 0.1.0
  * @category decoding
  */
-export const pathInfoFromBinary = (bytes: Uint8Array): Either.Either<PathInfo.PathInfo, ProtoDecodeError> =>
-  Either.flatMap(parseBinary(ProtoPathInfoSchema, bytes), pathInfoFromProto)
+export const pathInfoFromBinary = (bytes: Uint8Array): Either.Either<PathInfo.PathInfo, ProtoDecodeError> => {
+  // the usual shape on the fast path; anything else through protobuf-es (its errors)
+  const message = decodePathInfo(bytes)
+  return message !== undefined ? pathInfoFromProto(message) : Either.flatMap(parseBinary(ProtoPathInfoSchema, bytes), pathInfoFromProto)
+}
 
 /**
- * The bytes of the `PathInfo` message of a strict PathInfo.
+ * The bytes of the `PathInfo` message of a strict PathInfo (the bytes
+ * `toBinary(ProtoPathInfoSchema, pathInfoToProto(pathInfo))` gives, written
+ * without building the message).
  *
  * @since 0.1.0
  * @category encoding
  */
-export const pathInfoToBinary = (pathInfo: PathInfo.PathInfo): Uint8Array => toBinary(ProtoPathInfoSchema, pathInfoToProto(pathInfo))
+export const pathInfoToBinary = (pathInfo: PathInfo.PathInfo): Uint8Array => encodePathInfo(pathInfo)
 
 /**
  * Decodes and checks the bytes of a `Directory` message (with castore-nodes'

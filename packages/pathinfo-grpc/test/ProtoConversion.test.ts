@@ -43,6 +43,30 @@ const rejection = (message: ReturnType<typeof ProtoConversion.pathInfoToProto>):
   return r.left
 }
 
+/**
+ * A PathInfo per root node kind, referencing itself and one path of every
+ * node kind (and one without a node), with two signatures and a deriver.
+ */
+const withEveryNodeKind = (): Array<PathInfo.PathInfo> =>
+  (["file", "executable", "directory", "symlink"] as const).map((kind) => {
+    const node = randomNode(kind)
+    const self = randomStorePath("self")
+    return new PathInfo.PathInfo({
+      ...makeTestPathInfo({ node }),
+      storePath: self,
+      references: sortReferences([
+        { storePath: self, node: Option.some(node) },
+        ...(["file", "executable", "directory", "symlink"] as const).map((k) => ({
+          storePath: randomStorePath(`dep-${k}`),
+          node: Option.some(randomNode(k))
+        })),
+        { storePath: randomStorePath("unknown"), node: Option.none() }
+      ]),
+      signatures: [randomSignature("a"), randomSignature("b")],
+      deriver: Option.some(randomStorePath("x.drv.drv"))
+    })
+  })
+
 describe("ProtoConversion", () => {
   it("round-trips every fixture PathInfo (references by content, deriver, CA, signatures)", () => {
     const fixtures = loadFixturePathInfos()
@@ -69,25 +93,7 @@ describe("ProtoConversion", () => {
     const narSha256 = randomBytes(32)
     const nar = makeTestPathInfo({ narSha256, ca: Option.some(new CAHash.Nar({ hash: NixHash.unsafeMake("sha256", narSha256) })) })
     assert.isTrue(PathInfo.equals(roundTrip(nar), nar))
-    for (const kind of ["file", "executable", "directory", "symlink"] as const) {
-      const node = randomNode(kind)
-      const self = randomStorePath("self")
-      const p = new PathInfo.PathInfo({
-        ...makeTestPathInfo({ node }),
-        storePath: self,
-        references: sortReferences([
-          { storePath: self, node: Option.some(node) },
-          ...(["file", "executable", "directory", "symlink"] as const).map((k) => ({
-            storePath: randomStorePath(`dep-${k}`),
-            node: Option.some(randomNode(k))
-          })),
-          { storePath: randomStorePath("unknown"), node: Option.none() }
-        ]),
-        signatures: [randomSignature("a"), randomSignature("b")],
-        deriver: Option.some(randomStorePath("x.drv.drv"))
-      })
-      assert.isTrue(PathInfo.equals(roundTrip(p), p), kind)
-    }
+    for (const p of withEveryNodeKind()) assert.isTrue(PathInfo.equals(roundTrip(p), p), p.node._tag)
   })
 
   it("writes what tvix writes: the node named by the basename, the deriver without .drv, names beside digests", () => {
@@ -408,3 +414,87 @@ describe("wire compatibility", () => {
     assert.isTrue(PathInfo.equals(decoded, p))
   })
 })
+
+describe("the hand-written PathInfo codec (the per-call hot path)", () => {
+  /** What protobuf-es makes of the bytes: the generic decoder the fast path must agree with. */
+  const generic = (bytes: Uint8Array) => Either.flatMap(ProtoConversion.parseBinary(PathInfoSchema, bytes), ProtoConversion.pathInfoFromProto)
+
+  const assertSameDecoding = (bytes: Uint8Array, what: string) => {
+    const fast = ProtoConversion.pathInfoFromBinary(bytes)
+    const slow = generic(bytes)
+    if (Either.isRight(slow)) {
+      assert.isTrue(Either.isRight(fast) && PathInfo.equals(fast.right, slow.right), `${what}: ${Either.isLeft(fast) ? fast.left.message : "another PathInfo"}`)
+    } else {
+      assert.isTrue(Either.isLeft(fast), `${what}: accepted what protobuf-es rejects (${slow.left.message})`)
+      if (Either.isLeft(fast)) assert.deepStrictEqual([fast.left.field, fast.left.detail], [slow.left.field, slow.left.detail], what)
+    }
+  }
+
+  const varied = (): Array<PathInfo.PathInfo> => {
+    const out: Array<PathInfo.PathInfo> = [...loadFixturePathInfos()]
+    for (const ca of [
+      new CAHash.Flat({ hash: NixHash.unsafeMake("md5", randomBytes(16)) }),
+      new CAHash.Flat({ hash: NixHash.unsafeMake("sha512", randomBytes(64)) }),
+      new CAHash.Text({ hash: NixHash.unsafeMake("sha256", randomBytes(32)) })
+    ]) out.push(makeTestPathInfo({ node: randomNode("file"), ca: Option.some(ca) }))
+    const narSha256 = randomBytes(32)
+    out.push(makeTestPathInfo({ narSha256, ca: Option.some(new CAHash.Nar({ hash: NixHash.unsafeMake("sha256", narSha256) })) }))
+    out.push(makeTestPathInfo({ ca: Option.some(new CAHash.Nar({ hash: NixHash.unsafeMake("sha1", randomBytes(20)) })) }))
+    out.push(...withEveryNodeKind())
+    out.push(new PathInfo.PathInfo({ ...makeTestPathInfo({ node: randomNode("directory") }), narSize: 2 ** 40 + 3 }))
+    return out
+  }
+
+  it("writes exactly the bytes protobuf-es writes", () => {
+    for (const p of varied()) {
+      assert.deepStrictEqual(
+        Buffer.from(ProtoConversion.pathInfoToBinary(p)).toString("hex"),
+        Buffer.from(toBinary(PathInfoSchema, ProtoConversion.pathInfoToProto(p))).toString("hex"),
+        p.basename
+      )
+    }
+  })
+
+  it("reads what protobuf-es reads, and rejects what it rejects with the same error", () => {
+    for (const p of varied()) assertSameDecoding(ProtoConversion.pathInfoToBinary(p), p.basename)
+
+    // the richest: most references (with nodes of every kind), signatures, a deriver
+    const p = varied().reduce((a, b) => (b.references.length > a.references.length ? b : a))
+    const bytes = ProtoConversion.pathInfoToBinary(p)
+    // every truncation
+    for (let n = 0; n < bytes.length; n++) assertSameDecoding(bytes.subarray(0, n), `the first ${n} bytes`)
+    // every single byte changed (two ways)
+    for (let i = 0; i < bytes.length; i++) {
+      for (const change of [(b: number) => b ^ 0x01, (b: number) => b ^ 0x80]) {
+        const mutated = bytes.slice()
+        mutated[i] = change(mutated[i])
+        assertSameDecoding(mutated, `byte ${i} changed`)
+      }
+    }
+    // unknown fields (skipped), fields in another order, a singular message field twice (merged)
+    const m = ProtoConversion.pathInfoToProto(p)
+    const narinfo = toBinary(ProtoConversion.ProtoNarInfoSchema, m.narinfo!)
+    const unknown = Uint8Array.from([0x98, 0x3e, 0x07, 0xa2, 0x06, 0x02, 0x01, 0x02, 0x0d, 1, 2, 3, 4])
+    const reordered = Buffer.concat([
+      Buffer.from([0x1a, ...lengthPrefix(narinfo.length)]),
+      narinfo,
+      unknown,
+      Buffer.from(toBinary(PathInfoSchema, create(PathInfoSchema, { node: m.node, references: m.references, nixfxReferenceNodes: m.nixfxReferenceNodes })))
+    ])
+    assertSameDecoding(reordered, "reordered, with unknown fields")
+    const partialNarinfo = toBinary(ProtoConversion.ProtoNarInfoSchema, create(ProtoConversion.ProtoNarInfoSchema, { narSize: 7n }))
+    const merged = Buffer.concat([bytes, Buffer.from([0x1a, ...lengthPrefix(partialNarinfo.length)]), partialNarinfo])
+    assertSameDecoding(merged, "narinfo sent twice")
+    assert.isTrue(Either.isLeft(ProtoConversion.pathInfoFromBinary(merged)), "the merged nar_size no longer fits the node")
+  })
+})
+
+const lengthPrefix = (n: number): Array<number> => {
+  const out: Array<number> = []
+  while (n >= 0x80) {
+    out.push((n & 0x7f) | 0x80)
+    n >>>= 7
+  }
+  out.push(n)
+  return out
+}

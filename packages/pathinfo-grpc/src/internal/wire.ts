@@ -12,6 +12,7 @@ import * as PathInfoError from "@nixfx/pathinfo/PathInfoError"
 import * as Either from "effect/Either"
 import * as Schema from "effect/Schema"
 import { ProtoDecodeError } from "../ProtoConversion.js"
+import { varintLength, writeVarint } from "./pathInfoWire.js"
 
 // ---------------------------------------------------------------------------
 // methods
@@ -87,28 +88,12 @@ export const errorTrailer = "nixfx-error-bin"
 // BlobChunk { bytes data = 1; }
 // ---------------------------------------------------------------------------
 
-const varintLength = (n: number): number => {
-  let len = 1
-  while (n >= 0x80) {
-    n = Math.floor(n / 128)
-    len++
-  }
-  return len
-}
-
 /** The encoded `BlobChunk` holding `data` (empty data → the empty message). */
 export const encodeBlobChunk = (data: Uint8Array): Buffer => {
   if (data.length === 0) return Buffer.alloc(0)
   const out = Buffer.allocUnsafe(1 + varintLength(data.length) + data.length)
-  let pos = 0
-  out[pos++] = 0x0a
-  let n = data.length
-  while (n >= 0x80) {
-    out[pos++] = (n & 0x7f) | 0x80
-    n = Math.floor(n / 128)
-  }
-  out[pos++] = n
-  out.set(data, pos)
+  out[0] = 0x0a
+  out.set(data, writeVarint(out, 1, data.length))
   return out
 }
 
