@@ -90,8 +90,6 @@ export const makeNarReuse = (store: StoreComposition.Store, narIndex: NarIndex.N
   return {
     once: (narInfo, importNar) =>
       Effect.suspend(() => {
-        // Only sha256 NarHashes name a NAR (PathInfo requires it); others are imported as they are.
-        if (narInfo.narHash.algorithm !== "sha256") return Effect.map(importNar, (node) => ({ node, reused: false }))
         const key = Buffer.from(narInfo.narHash.digest).toString("latin1")
         const running = inFlight.get(key)
         // Another path is importing this NAR: once it is done the index knows the root (or, if it failed, we try).
