@@ -8,7 +8,7 @@
 //
 // Run built: npm run bench -- pathinfo-grpc
 //   GRPC_BENCH_CALLS  calls per measurement (default 2000)
-//   GRPC_BENCH_ROUNDS interleaved rounds; each row shows the median (default 3)
+//   GRPC_BENCH_ROUNDS interleaved rounds; each row shows the median (default 5)
 //   GRPC_BENCH_ONLY   "getput" skips List and the blob rows
 import * as BlobService from "@nixfx/castore/BlobService"
 import * as DirectoryService from "@nixfx/castore/DirectoryService"
@@ -31,7 +31,7 @@ import { GrpcClient, GrpcServer, ProtoConversion } from "../dist/index.js"
 import { GetPathInfoRequestSchema } from "../dist/gen/tvix/store/protos/rpc_pathinfo_pb.js"
 
 const CALLS = Number(process.env.GRPC_BENCH_CALLS ?? 2000)
-const ROUNDS = Number(process.env.GRPC_BENCH_ROUNDS ?? 3)
+const ROUNDS = Number(process.env.GRPC_BENCH_ROUNDS ?? 5)
 const CONCURRENCIES = [1, 64]
 const GET = "/tvix.store.v1.PathInfoService/Get"
 const PUT = "/tvix.store.v1.PathInfoService/Put"
@@ -293,7 +293,7 @@ const main = async () => {
   console.log(
     `${"op".padEnd(4)} ${"in flight".padStart(9)}  ${"client → server".padEnd(22)} ${"calls/s".padStart(8)} ${"p50 ms".padStart(7)} ${
       "p99 ms".padStart(7)
-    } ${"CPU µs/call".padStart(11)} ${"ours / bare".padStart(11)}  within 1.5×`
+    } ${"CPU µs/call".padStart(11)} ${"ours / bare".padStart(11)}  within 1.5×  ${"by CPU".padStart(6)}`
   )
   let allWithin = true
   for (const op of ["get", "put"]) {
@@ -302,6 +302,7 @@ const main = async () => {
       for (const name of pairs) {
         const r = results.get(`${op} ${concurrency} ${name}`)
         const ratio = bare.rate / r.rate
+        const cpuRatio = r.cpuPerCall / bare.cpuPerCall
         const within = ratio <= 1.5
         const judged = name.startsWith("ours → ours")
         if (judged && !within) allWithin = false
@@ -310,14 +311,14 @@ const main = async () => {
             fmt(r.p50, 2).padStart(7)
           } ${fmt(r.p99, 2).padStart(7)} ${fmt(r.cpuPerCall).padStart(11)} ${
             name === reference ? "(reference)".padStart(11) : `${fmt(ratio, 2)}×`.padStart(11)
-          }  ${name === reference ? "" : within ? "yes" : "NO"}`
+          }  ${(name === reference ? "" : within ? "yes" : "NO").padEnd(11)}  ${name === reference ? "" : `${fmt(cpuRatio, 2)}×`.padStart(6)}`
         )
       }
     }
   }
   console.log(
     `ours → ours within 1.5× of bare → bare on every row: ${allWithin ? "yes" : "NO"} ` +
-      `(ours / bare = bare calls/s ÷ ours; the cross pairs show the client's and the server's share)`
+      `(ours / bare = bare calls/s ÷ ours; "by CPU" = ours CPU per call ÷ bare; the cross pairs show the client's and the server's share)`
   )
 
   for (const c of Object.values(clients)) c.close()
