@@ -119,7 +119,17 @@ export const Digest = Schema.Uint8ArrayFromSelf.pipe(
 // the value
 // ---------------------------------------------------------------------------
 
-const basenameCache = new WeakMap<StorePath, string>()
+/**
+ * Where a store path keeps its basename once computed: a non-enumerable own
+ * property (invisible to equality, encoding and spreading). A WeakMap did the
+ * same, but every entry is an ephemeron the garbage collector must trace, and
+ * decoders make store paths by the thousand.
+ */
+const basenameKey: unique symbol = Symbol.for("@nixfx/nix-compat/StorePath/basename")
+
+const rememberBasename = (sp: StorePath, basename: string): void => {
+  Object.defineProperty(sp, basenameKey, { value: basename, enumerable: false, writable: false, configurable: false })
+}
 
 /**
  * A store path: its 20-byte `digest` and its `name`. Equality (`Equal.equals`
@@ -160,16 +170,17 @@ export const unsafeMake = (digest: Uint8Array, name: string, basename?: string):
   const sp = Object.create(StorePath.prototype) as { digest: Uint8Array; name: string }
   sp.digest = digest
   sp.name = name
-  if (basename !== undefined) basenameCache.set(sp as StorePath, basename)
+  if (basename !== undefined) rememberBasename(sp as StorePath, basename)
   return sp as StorePath
 }
 
 /** `<32 nixbase32 chars>-<name>` */
 export const toBasename = (sp: StorePath): string => {
-  let b = basenameCache.get(sp)
+  let b = (sp as { readonly [basenameKey]?: string })[basenameKey]
   if (b === undefined) {
     b = Nixbase32.encode(sp.digest) + "-" + sp.name
-    basenameCache.set(sp, b)
+    // a frozen instance cannot hold it; it is cheap to recompute
+    if (Object.isExtensible(sp)) rememberBasename(sp, b)
   }
   return b
 }
