@@ -232,7 +232,47 @@ const FieldsSchema = Schema.Struct({
   ca: Schema.OptionFromNullOr(CAHash.FromString)
 }).pipe(Schema.filter((p) => checkFields(p)))
 
-const validateFieldsSync = Schema.validateSync(Schema.typeSchema(FieldsSchema))
+const validateFieldsSyncBySchema = Schema.validateSync(Schema.typeSchema(FieldsSchema))
+
+const isOptionOf = (u: unknown, isValue: (v: unknown) => boolean): boolean =>
+  Option.isOption(u) && (Option.isNone(u) || isValue(u.value))
+
+const isStorePath = (u: unknown): boolean => u instanceof StorePath.StorePath
+
+const isDeriver = (u: unknown): boolean => u instanceof StorePath.StorePath && StorePath.isDerivation(u)
+
+const isCAHash = (u: unknown): boolean => u instanceof CAHash.Nar || u instanceof CAHash.Flat || u instanceof CAHash.Text
+
+/**
+ * `true` only when `FieldsSchema`'s type side accepts `p`: each field is an
+ * instance its schema accepts (class instances are accepted by `instanceof`,
+ * which this asks too), the plain fields pass the same filters, and the
+ * cross-field rules hold. Any doubt answers `false` and the caller asks the
+ * Schema, which gives the error. Schema's general validation walks every
+ * field through ParseResult; this is the per-call path of every decoder.
+ */
+const fieldsPlainlyValid = (p: PathInfoFields): boolean => {
+  if (typeof p !== "object" || p === null) return false
+  const { deriver, narSha256, narSize, references, signatures } = p
+  if (
+    !isStorePath(p.storePath) || !Node.isNode(p.node) || !Array.isArray(references) || !Array.isArray(signatures) ||
+    typeof narSize !== "number" || !Number.isSafeInteger(narSize) || narSize < 0 ||
+    !(narSha256 instanceof Uint8Array) || narSha256.length !== 32 ||
+    !isOptionOf(deriver, isDeriver) || !isOptionOf(p.ca, isCAHash)
+  ) return false
+  for (const ref of references as ReadonlyArray<unknown>) {
+    if (typeof ref !== "object" || ref === null) return false
+    const r = ref as { readonly storePath?: unknown; readonly node?: unknown }
+    if (!isStorePath(r.storePath) || !isOptionOf(r.node, Node.isNode)) return false
+  }
+  for (const s of signatures as ReadonlyArray<unknown>) if (!(s instanceof Keys.Signature)) return false
+  return checkFields(p as Fields) === undefined
+}
+
+/** Throws the Schema's `ParseError` unless the fields are valid. */
+const validateFieldsSync = (props: PathInfoFields): void => {
+  if (!fieldsPlainlyValid(props)) validateFieldsSyncBySchema(props)
+}
 
 // ---------------------------------------------------------------------------
 // the class
@@ -366,6 +406,9 @@ export const invalidFromParseError = (error: ParseResult.ParseError, input: unkn
 
 const validateFields = Schema.validateEither(Schema.typeSchema(FieldsSchema))
 
+/** The fast check and the Schema's validation, for the test that they agree. @internal */
+export const validators = { fieldsPlainlyValid, validateFields } as const
+
 /**
  * Validates and builds a PathInfo.
  *
@@ -373,6 +416,7 @@ const validateFields = Schema.validateEither(Schema.typeSchema(FieldsSchema))
  * @category constructors
  */
 export const make = (fields: PathInfoFields): Either.Either<PathInfo, InvalidPathInfo> => {
+  if (fieldsPlainlyValid(fields)) return Either.right(new PathInfo(fields, true))
   const r = validateFields(fields)
   return Either.isRight(r) ? Either.right(new PathInfo(fields, true)) : Either.left(invalidFromParseError(r.left, fields))
 }
