@@ -313,18 +313,21 @@ export const make = (
             pathInfoWire.encodeGetRequest(digest)
           )
         ).pipe(
-          Effect.flatMap((bytes) => decodePathInfo(bytes)),
-          Effect.flatMap((p) =>
-            bytesEqual(p.storePath.digest, digest)
-              ? Effect.succeed(Option.some(p))
-              : Effect.fail(
+          // one step per call: decode and check in a plain function
+          Effect.flatMap((bytes): Either.Either<Option.Option<PathInfo.PathInfo>, PathInfoError.InvalidPathInfo> => {
+            const decoded = decodePathInfo(bytes)
+            if (Either.isLeft(decoded)) return Either.left(decoded.left)
+            const p = decoded.right
+            return bytesEqual(p.storePath.digest, digest)
+              ? Either.right(Option.some(p))
+              : Either.left(
                 new PathInfoError.InvalidPathInfo({
                   storePath: p.basename,
                   field: "node.name",
                   detail: `asked for ${Nixbase32.encode(digest)}, the server answered with ${p.basename}`
                 })
               )
-          ),
+          }),
           Effect.catchIf(
             (e): e is call.CallFailed => e._tag === "CallFailed",
             (failed) =>
@@ -336,18 +339,20 @@ export const make = (
       put: (pathInfo) =>
         call.retrying(context, call.unary(context, paths.pathInfoPut, ProtoConversion.pathInfoToBinary(pathInfo))).pipe(
           Effect.mapError(pathInfoFailure("put")),
-          Effect.flatMap((bytes) => decodePathInfo(bytes)),
-          Effect.flatMap((stored) =>
-            StorePath.equals(stored.storePath, pathInfo.storePath)
-              ? Effect.succeed(stored)
-              : Effect.fail(
+          Effect.flatMap((bytes): Either.Either<PathInfo.PathInfo, PathInfoError.InvalidPathInfo> => {
+            const decoded = decodePathInfo(bytes)
+            if (Either.isLeft(decoded)) return decoded
+            const stored = decoded.right
+            return StorePath.equals(stored.storePath, pathInfo.storePath)
+              ? decoded
+              : Either.left(
                 new PathInfoError.InvalidPathInfo({
                   storePath: stored.basename,
                   field: "node.name",
                   detail: `put ${pathInfo.basename}, the server answered with ${stored.basename}`
                 })
               )
-          )
+          })
         ),
       list: Stream.unwrapScoped(
         Effect.gen(function*() {
